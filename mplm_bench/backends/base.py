@@ -1,0 +1,67 @@
+"""The one Backend interface every engine implements, and what crosses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length", "abort", "prompt_too_long", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    max_tokens: int = 2048
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One step of one thread: a single-turn chat (system + user) rendered by the backend."""
+
+    request_id: str
+    thread_id: str
+    segments: tuple[str, ...]  # concatenated, the user message; kept apart for cached counting
+    system: str | None
+    sampling: Sampling = field(default_factory=Sampling)
+
+    @property
+    def prompt(self) -> str:
+        return "".join(self.segments)
+
+
+@dataclass(slots=True)
+class Completion:
+    text: str
+    prompt_tokens: int  # the whole rendered chat, template included
+    completion_tokens: int
+    finish_reason: FinishReason
+    cached_prompt_tokens: int = 0
+    ttft_s: float | None = None  # measured by the harness, not read from engine metrics
+    latency_s: float | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Async text generation with aborts. Implementations: scripted, vllm, openai."""
+
+    name: str
+    # True when time is virtual (scripted): the scheduler orders completions by token time
+    # instead of by when they arrive, which makes async runs reproducible bit for bit.
+    virtual_time: bool
+
+    async def generate(self, request: Request) -> Completion: ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Settings worth recording in the run manifest (never secrets)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendError(RuntimeError):
+    """A backend could not be built or used; the message is meant for the user as is."""

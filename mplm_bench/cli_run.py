@@ -1,0 +1,106 @@
+"""The body of `mplm-bench run` and `list`: progress display and summary table (rich)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mplm_bench import registry
+from mplm_bench.backends.base import BackendError
+from mplm_bench.config import ConfigError, RunConfig
+from mplm_bench.runner import build_backend, execute, plan
+
+
+def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
+    console = Console(stderr=True)
+    p = plan(cfg)
+    if not p.todo:
+        console.print(f"[green]nothing to do:[/] all {len(p.instances) * cfg.repeats} samples of "
+                      f"{p.store.dir} are on disk")
+        print_summary(p.store.dir)
+        return 0
+    skipped = len(p.instances) * cfg.repeats - len(p.todo)
+    console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
+                  + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
+    try:
+        backend = build_backend(p)
+    except BackendError as e:
+        raise ConfigError(str(e)) from None
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
+                        disable=quiet)
+    bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), acc="")
+    counts = {"done": 0, "correct": 0}
+
+    def on_sample(row: dict[str, Any]) -> None:
+        counts["done"] += 1
+        counts["correct"] += bool(row["correct"])
+        progress.update(bar, advance=1, acc=f"acc {counts['correct'] / counts['done']:.0%}")
+
+    async def go() -> None:
+        try:
+            await execute(p, backend, on_sample)
+        finally:
+            await backend.aclose()
+
+    with progress:
+        asyncio.run(go())
+    print_summary(p.store.dir)
+    return 0
+
+
+def print_summary(run_dir: Any) -> None:
+    import pandas as pd
+
+    df = pd.read_parquet(run_dir / "samples")
+    table = Table(title=f"{run_dir}", title_justify="left")
+    cols = ["task", "size", "strategy", "n", "accuracy", "gen tokens", "critical path",
+            "peak context", "calls", "messages", "preempted", "rounds", "statuses", "wall s"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("task", "strategy", "statuses") else "right")
+    for (task, size, strategy), g in df.groupby(["task", "size", "strategy"]):
+        statuses = ", ".join(f"{k} {v}" for k, v in g["status"].value_counts().items())
+        table.add_row(
+            task, str(size), strategy, str(len(g)), f"{g['correct'].mean():.1%}",
+            f"{g['gen_tokens'].mean():,.0f}", f"{g['critical_path_tokens'].mean():,.0f}",
+            f"{g['peak_context_tokens'].mean():,.0f}", f"{g['n_calls'].mean():,.1f}",
+            f"{g['n_messages'].mean():,.1f}", f"{g['n_preempted'].mean():,.1f}",
+            f"{g['rounds'].mean():,.1f}", statuses, f"{g['wall_s'].mean():.2f}",
+        )
+    Console().print(table)
+
+
+def print_catalogue() -> None:
+    console = Console()
+    for reg in (registry.tasks, registry.strategies, registry.backends):
+        table = Table(title=f"{reg.kind}s", title_justify="left")
+        table.add_column("name")
+        table.add_column("options (key=default)")
+        table.add_column("about")
+        for name in reg.names():
+            try:
+                obj = reg.get(name)
+            except Exception as e:  # an optional backend whose engine is missing still lists
+                table.add_row(name, "", f"unavailable: {e}")
+                continue
+            table.add_row(name, _options_text(obj), _doc(obj))
+        console.print(table)
+
+
+def _options_text(obj: Any) -> str:
+    opts = getattr(obj, "Options", None) or getattr(obj, "options_model", None)
+    if opts is None:
+        return ""
+    return " ".join(f"{k}={f.default!r}" for k, f in opts.model_fields.items())
+
+
+def _doc(obj: Any) -> str:
+    import inspect
+
+    mod = inspect.getmodule(obj)
+    doc = (mod.__doc__ if mod else None) or obj.__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

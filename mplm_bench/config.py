@@ -1,0 +1,75 @@
+"""RunConfig: everything that defines a run; its hash keys the run directory and its samples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+# -M keys that are sampling parameters rather than backend options.
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
+# -S keys that are runtime caps rather than strategy options.
+CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox")
+# Option names whose values never reach a manifest, log or Parquet file.
+SECRET_KEYS = ("api_key", "token", "password")
+
+
+class ConfigError(ValueError):
+    """Bad user input; the CLI prints the message as one line and exits with code 2."""
+
+
+def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """`["size=9", "hard=true"]` -> `{"size": 9, "hard": True}` (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: expected key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    strategy: str
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
+    backend: str = "vllm"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    seed: int = 0
+    data: str | None = None
+    repeats: int = 1
+    # not part of the hash: they change how a run executes, not what it measures
+    n: int = 10
+    concurrency: int = 64
+    out: Path = Path("results")
+    log_prompts: bool = False
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what is measured (so `-n 50` after `-n 20` resumes)."""
+        d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts"})
+        d["backend_options"] = public_options(self.backend_options)
+        return d
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def run_id(self) -> str:
+        return f"{self.task}-{self.strategy}-{self.backend}-{self.config_hash()}"
+
+
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in options.items()}

@@ -1,0 +1,1 @@
+"""Parquet results: run directories, manifests, rows, reading back."""

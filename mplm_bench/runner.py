@@ -1,0 +1,130 @@
+"""Execute a RunConfig: instances -> concurrent samples -> Parquet parts, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from mplm_bench import registry
+from mplm_bench.backends.base import Backend, Sampling
+from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
+from mplm_bench.results.manifest import build_manifest
+from mplm_bench.results.rows import call_rows, sample_row
+from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
+from mplm_bench.results.store import RunStore, part_name
+from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.scheduler import LatencyModel
+from mplm_bench.strategies.base import RunContext, Strategy
+from mplm_bench.tasks.base import Instance, Task
+
+LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
+
+
+def _options(cls: type, values: dict[str, Any], what: str) -> Any:
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or what
+        raise ConfigError(f"{what} option {loc}: {err['msg']}") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{what} options: {e}") from None
+
+
+@dataclass
+class Plan:
+    """A validated run: everything resolved except the backend (heavy; built in `execute`)."""
+
+    cfg: RunConfig
+    task: Task
+    strategy: Strategy
+    instances: list[Instance]
+    caps: Caps
+    sampling: Sampling
+    latency: LatencyModel
+    backend_options: dict[str, Any]
+    store: RunStore
+    todo: list[tuple[Instance, int]] = field(default_factory=list)
+
+
+def plan(cfg: RunConfig) -> Plan:
+    """Validate names and options and find what is left to run; raises ConfigError."""
+    task_cls = registry.tasks.get(cfg.task)
+    strat_cls = registry.strategies.get(cfg.strategy)
+    registry.backends.get(cfg.backend)
+    task: Task = task_cls(_options(task_cls.Options, cfg.task_options, "task"))
+    s_opts = {k: v for k, v in cfg.strategy_options.items() if k not in CAP_KEYS}
+    strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"))
+    if strategy.protocol not in task.protocols and strategy.protocol != "any":
+        raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
+    m = dict(cfg.backend_options)
+    sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
+    latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
+    cap_values = {k: v for k, v in cfg.strategy_options.items() if k in CAP_KEYS}
+    caps = _options(Caps, cap_values | {"max_tokens_per_step": sampling.max_tokens}, "cap")
+    if cfg.model is not None:
+        m.setdefault("model", cfg.model)
+    if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
+        raise ConfigError("-n, --repeats and --concurrency must be at least 1")
+    instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
+    store = RunStore(cfg.out / cfg.run_id())
+    done = store.done_parts()
+    p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store)
+    p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
+    return p
+
+
+def build_backend(p: Plan) -> Backend:
+    factory = registry.backends.get(p.cfg.backend)
+    return factory(p.task.policy(p.strategy.protocol), p.backend_options)
+
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+async def execute(p: Plan, backend: Backend, on_sample: ProgressFn | None = None) -> dict[str, Any]:
+    """Run every sample not yet on disk; write each at once; return the final manifest."""
+    cfg, store = p.cfg, p.store
+    try:
+        store.create()
+    except OSError as e:
+        raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
+    manifest = build_manifest(cfg, p, backend)
+    previous = store.read_manifest()
+    if previous:
+        manifest["started_at"] = previous.get("started_at", manifest["started_at"])
+        manifest["resumed"] = previous.get("resumed", 0) + 1
+    store.write_manifest(manifest)
+    ctx = RunContext(backend, p.caps, p.sampling, p.latency, cfg.log_prompts)
+    gate = asyncio.Semaphore(cfg.concurrency)
+    schema = None
+
+    async def one(instance: Instance, repeat: int) -> None:
+        nonlocal schema
+        async with gate:
+            key = f"{cfg.config_hash()}/{instance.id}/{repeat}"
+            result = await p.strategy.run_sample(p.task, instance, key, ctx)
+        row = sample_row(cfg, p, instance, repeat, result)
+        if schema is None:
+            schema = sample_schema(row)
+        store.write_sample(part_name(instance.id, repeat), row, call_rows(cfg, instance, repeat, result),
+                           schema, CALL_SCHEMA)
+        if on_sample:
+            on_sample(row)
+
+    status = "interrupted"
+    try:
+        await asyncio.gather(*(one(i, r) for i, r in p.todo))
+        status = "complete"
+    finally:
+        manifest["status"] = status
+        manifest["finished_at"] = datetime.now(UTC).isoformat()
+        manifest["n_samples_on_disk"] = len(store.done_parts())
+        store.write_manifest(manifest)
+    return json.loads(json.dumps(manifest, default=str))

@@ -1,0 +1,164 @@
+"""The tag grammar of the MPLM-family protocols: parse responses, render resumed prompts.
+
+Grammar and resume rule follow PROTOCOLS.md §1 (the MPLM paper, arXiv 2607.01077, and the
+trace programs released with its checkpoints). Parsing is deliberately lenient about spaces,
+case and an id list echoed in a closing tag, because small models drift on exactly those.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MASTER_ID = "0"
+SYSTEM_PROMPT = "You are a helpful assistant."  # PROTOCOLS §1: every step is one single-turn chat
+
+# Ids are short tokens such as `12` or `0.1.0`; anything else in an id list is a protocol error.
+_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_IDS = r"\[\s*([^\]<>]*?)\s*\]"
+_SPAWN = re.compile(rf"<\s*spawn\s*{_IDS}\s*>(.*?)<\s*/\s*spawn\s*(?:{_IDS})?\s*>", re.I | re.S)
+_SEND = re.compile(rf"<\s*send\s*{_IDS}\s*>(.*?)<\s*/\s*send\s*(?:{_IDS})?\s*>", re.I | re.S)
+_RECV = re.compile(rf"<\s*recv\s*(?:{_IDS})?\s*>", re.I)
+_STOP_BODY = re.compile(r"<\s*stop\s*>(.*?)<\s*/\s*stop\s*>", re.I | re.S)
+_STOP = re.compile(r"<\s*stop\s*>", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    ids: tuple[str, ...]
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    ids: tuple[str, ...]
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recv:
+    """`<recv [ids]>` waits for one message from each id; `<recv>` (ids None) for any message."""
+
+    ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    body: str | None
+
+
+Terminal = Recv | Stop
+
+
+@dataclass(slots=True)
+class ParsedStep:
+    """What one response asks the runtime to do, in the order it was written."""
+
+    spawns: list[Spawn] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+    terminal: Terminal | None = None
+    kept: str = ""  # the response up to the end of its terminal directive: what enters history
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A compact, log-friendly rendering, e.g. `spawn[1..81] recv[1..81]`."""
+        parts = [f"spawn[{_span(s.ids)}]" for s in self.spawns]
+        parts += [f"send[{_span(s.ids)}]" for s in self.sends]
+        match self.terminal:
+            case Recv(ids=None):
+                parts.append("recv")
+            case Recv(ids=ids):
+                parts.append(f"recv[{_span(ids)}]")
+            case Stop():
+                parts.append("stop")
+        return " ".join(parts)
+
+
+def _span(ids: tuple[str, ...] | None) -> str:
+    if not ids:
+        return ""
+    return ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}({len(ids)})"
+
+
+def parse_ids(text: str) -> tuple[tuple[str, ...], list[str]]:
+    """Split `1,2, 3` into ids; returns (valid ids without duplicates, error messages)."""
+    ids: list[str] = []
+    errors: list[str] = []
+    for raw in text.split(","):
+        tok = raw.strip()
+        if not tok:
+            continue
+        if _ID.match(tok):
+            if tok not in ids:
+                ids.append(tok)
+        else:
+            errors.append(f"bad id {tok[:20]!r}")
+    return tuple(ids), errors
+
+
+def parse_response(text: str) -> ParsedStep:
+    """Parse one response. Spawns and sends before the first recv/stop count; the rest is ignored.
+
+    A response without a recv or stop has no terminal directive: the runtime decides what that
+    means (the thread ends with a protocol error, or a truncation if the engine cut it short).
+    """
+    step = ParsedStep()
+    end = len(text)
+    terminal: Terminal | None = None
+    # The earliest terminal directive ends the step; a `<stop>BODY</stop>` wins over a bare
+    # `<stop>` at the same position.
+    cands: list[tuple[int, int, Terminal]] = []
+    if m := _RECV.search(text):
+        ids = None
+        if m.group(1) is not None:
+            ids, errs = parse_ids(m.group(1))
+            step.errors += errs
+        cands.append((m.start(), m.end(), Recv(ids)))
+    if m := _STOP_BODY.search(text):
+        cands.append((m.start(), m.end(), Stop(m.group(1).strip())))
+    if m := _STOP.search(text):
+        cands.append((m.start(), m.end(), Stop(None)))
+    if cands:
+        start, end, terminal = min(cands, key=lambda c: (c[0], -c[1]))
+        # directives must come before the terminal; text after it is discarded
+        scan = text[:start]
+    else:
+        scan = text
+    for m in _SPAWN.finditer(scan):
+        ids, errs = parse_ids(m.group(1))
+        step.errors += errs
+        if ids:
+            step.spawns.append(Spawn(ids, m.group(2)))
+    for m in _SEND.finditer(scan):
+        ids, errs = parse_ids(m.group(1))
+        step.errors += errs
+        if ids:
+            step.sends.append(Send(ids, m.group(2)))
+    if isinstance(terminal, Recv) and terminal.ids == ():
+        step.errors.append("empty recv id list")
+        terminal = Recv(None)
+    step.terminal = terminal
+    step.kept = text[:end]
+    return step
+
+
+def spawn_prompt(thread_id: str, body: str) -> tuple[str, str]:
+    """First prompt of a spawned thread, as two segments (the body is shared by all siblings)."""
+    return (f"Your id is: {thread_id}.\n", body)
+
+
+def resume_segments(kept_response: str, payloads: list[str]) -> tuple[str, ...]:
+    """What a thread's prompt grows by when its recv completes (PROTOCOLS §1, 'Resuming').
+
+    next prompt = previous prompt + ⏎ + previous response + ⏎ + messages one per line + ⏎</recv>
+    """
+    return ("\n", kept_response, "\n", "\n".join(payloads), "\n</recv>")
+
+
+def thread_sort_key(thread_id: str) -> tuple:
+    """Natural order of ids: `2` < `10`, `0.1` < `0.1.0`; numbers before names."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in thread_id.split("."))
+
+
+def format_ids(ids: list[str] | tuple[str, ...], sep: str = ",") -> str:
+    return "[" + sep.join(ids) + "]"

@@ -1,0 +1,161 @@
+"""Schedulers: synchronous rounds and asynchronous event-driven, over one World.
+
+Two clocks, one set of rules (DESIGN.md, 'Time'). With a virtual-time backend (scripted) a step
+that starts at t ends at t + its latency-model duration, and completions are processed in
+(end time, thread id) order, so async runs and their preemptions repeat bit for bit. With an
+engine, completions are processed in the order the engine finishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from mplm_bench.backends.base import Backend, Completion
+from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.protocol import thread_sort_key
+from mplm_bench.runtime.world import Ticket, World
+
+SchedulerKind = Literal["sync", "async"]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyModel:
+    """Virtual step duration. Defaults make virtual time equal generated-token time."""
+
+    decode_per_token: float = 1.0
+    prefill_per_token: float = 0.0
+    per_request: float = 0.0
+
+    def duration(self, c: Completion) -> float:
+        uncached = max(0, c.prompt_tokens - c.cached_prompt_tokens)
+        return self.per_request + uncached * self.prefill_per_token + c.completion_tokens * self.decode_per_token
+
+    def tokens_by(self, elapsed: float, c: Completion) -> int:
+        """Tokens a step had generated `elapsed` after it started (for preempted steps)."""
+        decode_time = elapsed - self.per_request - max(0, c.prompt_tokens - c.cached_prompt_tokens) * self.prefill_per_token
+        if decode_time <= 0 or self.decode_per_token <= 0:
+            return 0
+        return min(c.completion_tokens, int(decode_time / self.decode_per_token))
+
+
+async def _call(backend: Backend, ticket: Ticket) -> Completion:
+    """Run one request; an exception from the backend becomes an `error` completion."""
+    try:
+        return await backend.generate(ticket.request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # the sample records engine_error; the run goes on
+        return Completion("", 0, 0, "error", error=f"{type(e).__name__}: {e}"[:500])
+
+
+class Scheduler:
+    def __init__(self, backend: Backend, latency: LatencyModel | None = None) -> None:
+        self.backend = backend
+        self.latency = latency or LatencyModel()
+        self.now_v = 0.0
+
+    async def run(self, world: World, kind: SchedulerKind) -> World:
+        t0 = time.perf_counter()
+        try:
+            coro = self._sync(world) if kind == "sync" else self._async(world)
+            await asyncio.wait_for(coro, timeout=world.caps.max_wall_s)
+        except TimeoutError:
+            world.finish(Status.TIMEOUT, f"sample exceeded {world.caps.max_wall_s} s wall clock")
+        world.metrics.wall_s = time.perf_counter() - t0
+        world.metrics.virtual_time = self.now_v
+        return world
+
+    def _begin(self, world: World) -> list[Ticket]:
+        tickets = []
+        for t in world.runnable():
+            tk = world.begin(t, self.now_v, time.time())
+            if tk is None:
+                break
+            tickets.append(tk)
+        return tickets
+
+    async def _sync(self, world: World) -> None:
+        """Every runnable thread steps; the round ends at its slowest step; then effects apply."""
+        while not world.done:
+            tickets = self._begin(world)
+            if world.done:
+                return
+            if not tickets:
+                world.deadlock()
+                return
+            comps = await asyncio.gather(*(_call(self.backend, tk) for tk in tickets))
+            end_wall = time.time()
+            durations = [self.latency.duration(c) for c in comps]
+            for tk, c, d in zip(tickets, comps, durations, strict=True):
+                world.complete(tk, c, self.now_v + d, end_wall, wake=False)
+            world.wake()  # messages are delivered at the barrier, after every step of the round
+            self.now_v += max(durations)
+
+    async def _async(self, world: World) -> None:
+        inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]] = {}
+        try:
+            while not world.done:
+                for tk in self._begin(world):
+                    inflight[tk.call] = (tk, asyncio.ensure_future(_call(self.backend, tk)))
+                if world.done:
+                    return
+                if not inflight:
+                    world.deadlock()
+                    return
+                for tk, comp, end_v in await self._next_done(inflight):
+                    if tk.call not in inflight:
+                        continue  # aborted by an earlier completion of this batch
+                    del inflight[tk.call]
+                    self.now_v = max(self.now_v, end_v)
+                    world.complete(tk, comp, end_v, time.time())
+                    await self._abort_stale(world, inflight)
+        finally:
+            # the sample is over (or timed out): nothing it started may keep running
+            for tk, task in list(inflight.values()):
+                await self._abort(world, tk, task)
+
+    async def _next_done(
+        self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]
+    ) -> list[tuple[Ticket, Completion, float]]:
+        if self.backend.virtual_time:
+            # scripted steps complete instantly in wall time; the earliest in virtual time wins
+            await asyncio.gather(*(task for _, task in inflight.values()))
+            ends = [
+                (tk.record.start_v + self.latency.duration(task.result()), thread_sort_key(tk.thread_id), tk.call)
+                for tk, task in inflight.values()
+            ]
+            end_v, _, call = min(ends)
+            tk, task = inflight[call]
+            return [(tk, task.result(), end_v)]
+        done, _ = await asyncio.wait([t for _, t in inflight.values()], return_when=asyncio.FIRST_COMPLETED)
+        out = [(tk, task.result(), self.now_v) for tk, task in inflight.values() if task in done]
+        out.sort(key=lambda x: thread_sort_key(x[0].thread_id))
+        return out
+
+    async def _abort_stale(self, world: World, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]) -> None:
+        for call, (tk, task) in list(inflight.items()):
+            if world.is_stale(tk):
+                del inflight[call]
+                await self._abort(world, tk, task)
+
+    async def _abort(self, world: World, tk: Ticket, task: asyncio.Task[Completion]) -> None:
+        """Abort an in-flight step and record what it had generated by then."""
+        if self.backend.virtual_time:
+            comp = await task
+            elapsed = self.now_v - tk.record.start_v
+            n = self.latency.tokens_by(elapsed, comp)
+            # the virtual step is cut at the preemption time with the tokens it had produced
+            comp = Completion("", comp.prompt_tokens, n, "abort", comp.cached_prompt_tokens)
+            end_v = self.now_v
+        else:
+            await self.backend.abort(tk.request.request_id)
+            try:
+                comp = await asyncio.wait_for(task, timeout=30)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+                comp = Completion("", 0, 0, "abort", error="abort did not return")
+            end_v = self.now_v
+        world.record(tk, comp, end_v, time.time(), "preempted")

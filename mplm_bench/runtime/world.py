@@ -1,0 +1,287 @@
+"""One sample's threads: the pure state machine that applies each finished step's directives.
+
+The schedulers decide *when* steps run; this module decides *what a step means*: spawns,
+sends, recv/stop, preemption of spawn subtrees, caps, and the critical-path bookkeeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mplm_bench.backends.base import Completion, Request, Sampling
+from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
+from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.protocol import (
+    MASTER_ID,
+    SYSTEM_PROMPT,
+    Recv,
+    Stop,
+    parse_response,
+    resume_segments,
+    spawn_prompt,
+    thread_sort_key,
+)
+from mplm_bench.runtime.threads import LIVE, Message, Thread, ThreadState
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A step in flight: which thread, which incarnation of it, and its request."""
+
+    call: int
+    thread_id: str
+    generation: int
+    request: Request
+    record: CallRecord
+
+
+class World:
+    def __init__(
+        self,
+        sample_key: str,
+        master_prompt: str,
+        caps: Caps,
+        sampling: Sampling,
+        system: str | None = SYSTEM_PROMPT,
+        log_prompts: bool = False,
+    ) -> None:
+        self.key = sample_key
+        self.caps = caps
+        self.sampling = sampling
+        self.system = system
+        self.log_prompts = log_prompts
+        self.threads: dict[str, Thread] = {
+            MASTER_ID: Thread(MASTER_ID, None, 0, [master_prompt])
+        }
+        self.calls: list[CallRecord] = []
+        self.metrics = SampleMetrics()
+        self.done = False
+        self._seq = 0
+        self._consumed: dict[str, str] = {}  # thread -> ids it consumed for its next step
+
+    # -- starting steps ------------------------------------------------------------------
+    def runnable(self) -> list[Thread]:
+        ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE]
+        ts.sort(key=lambda t: thread_sort_key(t.id))
+        return ts
+
+    def begin(self, thread: Thread, start_v: float, start_wall: float) -> Ticket | None:
+        """Mark a runnable thread running and build its request; None if a cap ends the sample."""
+        if len(self.calls) >= self.caps.max_steps:
+            self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_steps} steps")
+            return None
+        call = len(self.calls)
+        thread.state = ThreadState.RUNNING
+        rec = CallRecord(
+            call=call,
+            thread_id=thread.id,
+            parent_id=thread.parent,
+            step=thread.steps,
+            round=thread.ready_level + 1,
+            start_v=start_v,
+            start_wall=start_wall,
+            cp_start=thread.ready_cp,
+            consumed_from=self._consumed.pop(thread.id, ""),
+        )
+        if self.log_prompts:
+            rec.prompt = thread.prompt
+        self.calls.append(rec)
+        req = Request(
+            request_id=f"{self.key}/{call}",
+            thread_id=thread.id,
+            segments=tuple(thread.segments),
+            system=self.system,
+            sampling=self.sampling,
+        )
+        return Ticket(call, thread.id, thread.generation, req, rec)
+
+    # -- finishing steps -----------------------------------------------------------------
+    def is_stale(self, ticket: Ticket) -> bool:
+        t = self.threads.get(ticket.thread_id)
+        return self.done or t is None or t.generation != ticket.generation or t.state is not ThreadState.RUNNING
+
+    def record(self, ticket: Ticket, comp: Completion, end_v: float, end_wall: float, status: str) -> None:
+        rec = ticket.record
+        rec.prompt_tokens = comp.prompt_tokens
+        rec.cached_prompt_tokens = comp.cached_prompt_tokens
+        rec.completion_tokens = comp.completion_tokens
+        rec.finish_reason = comp.finish_reason
+        rec.ttft_s = comp.ttft_s
+        rec.end_v = end_v
+        rec.end_wall = end_wall
+        rec.cp_end = rec.cp_start + comp.completion_tokens
+        rec.response = comp.text
+        rec.status = status
+        rec.error = comp.error
+        self.metrics.add_call(rec)
+        if status == "preempted":
+            self.metrics.n_preempted += 1
+
+    def complete(self, ticket: Ticket, comp: Completion, end_v: float, end_wall: float,
+                 wake: bool = True) -> None:
+        """Apply a finished step. Threads it preempts are only marked here: the scheduler sees
+        their tickets turn stale and aborts those in-flight requests. Synchronous rounds pass
+        `wake=False` and call `wake()` once the whole round has been applied."""
+        if self.is_stale(ticket):
+            self.record(ticket, comp, end_v, end_wall, "preempted")
+            return
+        thread = self.threads[ticket.thread_id]
+        thread.steps += 1
+        if comp.finish_reason in ("error", "abort"):
+            self.record(ticket, comp, end_v, end_wall, "error")
+            self.finish(Status.ENGINE_ERROR, comp.error or f"engine ended a step with {comp.finish_reason}")
+            return
+        if comp.finish_reason == "prompt_too_long":
+            self.record(ticket, comp, end_v, end_wall, "error")
+            self.finish(Status.TRUNCATED, comp.error or "prompt longer than the context window")
+            return
+        self.record(ticket, comp, end_v, end_wall, "ok")
+        rec = ticket.record
+        m = self.metrics
+        if m.gen_tokens > self.caps.max_total_tokens:
+            self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_total_tokens} generated tokens")
+            return
+        step = parse_response(comp.text)
+        rec.directives = step.summary()
+        if step.errors:
+            m.n_protocol_errors += 1
+        cp, level = rec.cp_end, rec.round
+        for spawn in step.spawns:
+            self._spawn(thread, spawn.ids, spawn.body, cp, level)
+            if self.done:
+                return
+        for send in step.sends:
+            self._send(thread, send.ids, send.payload, cp, level, rec.call)
+        match step.terminal:
+            case Recv() as recv:
+                thread.state = ThreadState.WAITING
+                thread.waiting_for = recv
+                thread.last_kept = step.kept
+                thread.ready_cp, thread.ready_level = cp, level
+            case Stop(body=body):
+                self._end_thread(thread, "stop")
+                if thread.id == MASTER_ID:
+                    m.answer = body
+                    self.finish(Status.OK)
+                    return
+            case None:
+                truncated = comp.finish_reason == "length"
+                m.n_protocol_errors += 0 if truncated else 1
+                self._end_thread(thread, "truncated" if truncated else "protocol_error")
+                if thread.id == MASTER_ID:
+                    m.answer = None
+                    self.finish(
+                        Status.TRUNCATED if truncated else Status.PROTOCOL_ERROR,
+                        "master hit max_tokens" if truncated else "master wrote neither recv nor stop",
+                    )
+                    return
+        if wake:
+            self.wake()
+
+    # -- directives ----------------------------------------------------------------------
+    def _spawn(self, parent: Thread, ids: tuple[str, ...], body: str, cp: float, level: int) -> None:
+        for tid in ids:
+            if tid == parent.id or tid == MASTER_ID or self._is_ancestor(tid, parent):
+                self.metrics.n_protocol_errors += 1  # a thread cannot respawn itself or an ancestor
+                continue
+            old = self.threads.get(tid)
+            if old is None and len(self.threads) >= self.caps.max_threads:
+                self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_threads} threads")
+                return
+            if parent.depth + 1 > self.caps.max_depth:
+                self.finish(Status.CAP_EXCEEDED, f"spawn deeper than {self.caps.max_depth}")
+                return
+            generation = 0
+            if old is not None:  # spawn resets: the old incarnation and its subtree end
+                self._preempt_subtree(old, include_self=old.state in LIVE)
+                generation = old.generation + 1
+                if old.parent in self.threads and old.parent != parent.id:
+                    self.threads[old.parent].children.remove(tid)
+            t = Thread(tid, parent.id, parent.depth + 1, list(spawn_prompt(tid, body)))
+            t.generation = generation
+            t.ready_cp, t.ready_level = cp, level
+            self.threads[tid] = t
+            self._consumed[tid] = parent.id
+            if tid not in parent.children:
+                parent.children.append(tid)
+            self.metrics.max_depth = max(self.metrics.max_depth, t.depth)
+        self.metrics.n_threads = len(self.threads)
+
+    def _send(self, sender: Thread, ids: tuple[str, ...], payload: str, cp: float, level: int, call: int) -> None:
+        for tid in ids:
+            t = self.threads.get(tid)
+            if t is None or t.state not in LIVE:
+                self.metrics.n_dropped_messages += 1  # unknown or stopped: dropped (PROTOCOLS §1)
+                continue
+            self._seq += 1
+            t.inbox.append(Message(sender.id, payload, self._seq, cp, level, call))
+            self.metrics.n_messages += 1
+            if len(t.inbox) > self.caps.max_inbox:
+                self.finish(Status.CAP_EXCEEDED, f"inbox of thread {tid} over {self.caps.max_inbox} messages")
+                return
+
+    def wake(self) -> None:
+        """Threads whose recv can now complete become runnable with the messages appended."""
+        for t in self.threads.values():
+            if t.state is ThreadState.WAITING and t.ready():
+                msgs = t.take_messages()
+                t.segments.extend(resume_segments(t.last_kept, [m.payload for m in msgs]))
+                t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
+                t.ready_level = max([t.ready_level] + [m.level for m in msgs])
+                t.waiting_for = None
+                t.state = ThreadState.RUNNABLE
+                self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
+
+    def _end_thread(self, thread: Thread, why: str) -> None:
+        thread.state = ThreadState.STOPPED
+        thread.ended_by = why
+        thread.inbox.clear()
+        if thread.id != MASTER_ID:  # a stop preempts the thread's whole spawn subtree
+            for cid in thread.children:
+                self._preempt_subtree(self.threads[cid], include_self=True)
+
+    def _preempt_subtree(self, root: Thread, include_self: bool) -> None:
+        stack = [root] if include_self else [self.threads[c] for c in root.children]
+        while stack:
+            t = stack.pop()
+            if t.state in LIVE:
+                t.state = ThreadState.PREEMPTED
+                t.ended_by = "preempted"
+                t.inbox.clear()
+            stack.extend(self.threads[c] for c in t.children)
+
+    def _is_ancestor(self, tid: str, thread: Thread) -> bool:
+        p = thread.parent
+        while p is not None:
+            if p == tid:
+                return True
+            p = self.threads[p].parent
+        return False
+
+    # -- ending --------------------------------------------------------------------------
+    def deadlock(self) -> None:
+        """No thread can run and none is in flight: say why as precisely as the record allows."""
+        ended = [t.ended_by for t in self.threads.values()]
+        if "truncated" in ended:
+            self.finish(Status.TRUNCATED, "a thread hit max_tokens without a terminal directive")
+        elif "protocol_error" in ended:
+            self.finish(Status.PROTOCOL_ERROR, "a thread wrote neither recv nor stop")
+        else:
+            waiting = [t.id for t in self.threads.values() if t.state is ThreadState.WAITING]
+            self.finish(Status.DEADLOCK, f"{len(waiting)} threads wait forever (first: {waiting[:3]})")
+
+    def finish(self, status: Status, detail: str = "") -> None:
+        if self.done:
+            return
+        self.done = True
+        self.metrics.status = status
+        self.metrics.detail = detail
+        for t in self.threads.values():
+            if t.state in LIVE:
+                t.state = ThreadState.PREEMPTED
+                t.ended_by = "preempted"
+        m = self.metrics
+        m.n_threads = len(self.threads)
+        # the critical path is the value at the final step: the master's stop when there is one
+        ends = [c.cp_end for c in self.calls if c.thread_id == MASTER_ID] if status is Status.OK else []
+        m.critical_path_tokens = max(ends or [c.cp_end for c in self.calls] or [0.0])

@@ -1,0 +1,1 @@
+"""Strategies: a protocol plus a scheduler over the one runtime."""

@@ -1,0 +1,10 @@
+"""Fork-join: a master spawns short-lived workers each round and joins on all of them."""
+
+from mplm_bench.registry import strategies
+from mplm_bench.strategies.base import Strategy
+
+
+@strategies.register("fj")
+class FJStrategy(Strategy):
+    name = "fj"
+    protocol = "fj"
