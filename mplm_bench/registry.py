@@ -52,7 +52,7 @@ class Registry(Generic[T]):
 
 tasks: Registry[Any] = Registry(
     "task",
-    {"sudoku": "mplm_bench.tasks.sudoku"},
+    {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat"},
 )
 strategies: Registry[Any] = Registry(
     "strategy",

@@ -51,6 +51,7 @@ class Plan:
     backend_options: dict[str, Any]
     store: RunStore
     todo: list[tuple[Instance, int]] = field(default_factory=list)
+    model_label: str = ""  # what the backend says it serves; recorded on every sample row
 
 
 def plan(cfg: RunConfig) -> Plan:
@@ -96,6 +97,7 @@ async def execute(p: Plan, backend: Backend, on_sample: ProgressFn | None = None
     except OSError as e:
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
     manifest = build_manifest(cfg, p, backend)
+    p.model_label = str(manifest["backend"].get("model") or cfg.model or "")
     previous = store.read_manifest()
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])

@@ -24,7 +24,7 @@ def sample_row(cfg: RunConfig, plan: Plan, instance: Instance, repeat: int, resu
         "protocol": plan.strategy.protocol,
         "scheduler": plan.strategy.scheduler_kind(plan.task),
         "backend": cfg.backend,
-        "model": plan.backend_options.get("model") or cfg.model or "",
+        "model": plan.model_label,
         "instance_id": instance.id,
         "size": instance.size,
         "repeat": repeat,
@@ -53,7 +53,8 @@ def sample_row(cfg: RunConfig, plan: Plan, instance: Instance, repeat: int, resu
         "wall_s": float(m.wall_s),
         "extra_json": json.dumps(extra, sort_keys=True, default=str) if extra else None,
     }
-    for k, v in {**instance.meta, **score.extra}.items():
+    trace = plan.task.trace_columns(result.world.calls)
+    for k, v in {**instance.meta, **score.extra, **trace}.items():
         row.setdefault(k, v)
     return row
 

@@ -195,8 +195,9 @@ class World:
             if old is not None:  # spawn resets: the old incarnation and its subtree end
                 self._preempt_subtree(old, include_self=old.state in LIVE)
                 generation = old.generation + 1
-                if old.parent in self.threads and old.parent != parent.id:
-                    self.threads[old.parent].children.remove(tid)
+                former = self.threads.get(old.parent or "")
+                if former is not None and former is not parent and tid in former.children:
+                    former.children.remove(tid)  # (the former parent may itself have been reset)
             t = Thread(tid, parent.id, parent.depth + 1, list(spawn_prompt(tid, body)))
             t.generation = generation
             t.ready_cp, t.ready_level = cp, level

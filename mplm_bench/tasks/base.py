@@ -71,6 +71,13 @@ class Task(ABC):
     def policy(self, protocol: Protocol) -> Policy:
         """The scripted reference policy for this protocol."""
 
+    def trace_columns(self, calls: list[Any]) -> dict[str, Any]:
+        """Extra sample columns computed from the sample's call records (e.g. SAT tree nodes).
+
+        `calls` are `runtime.accounting.CallRecord`s; values must be int/float/bool/str.
+        """
+        return {}
+
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
         """The scheduler the published protocol runs under (MPLM Sudoku: sync; MPLM SAT: async)."""
         return "sync"
