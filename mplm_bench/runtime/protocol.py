@@ -143,7 +143,15 @@ def parse_response(text: str) -> ParsedStep:
 
 
 def spawn_prompt(thread_id: str, body: str) -> tuple[str, str]:
-    """First prompt of a spawned thread, as two segments (the body is shared by all siblings)."""
+    """First prompt of a spawned thread, as two segments (the body is shared by all siblings).
+
+    One newline just inside each spawn tag is layout, not body: the released trace programs
+    write `<spawn [W.0]>⏎F⏎</spawn>` but train the child on `Your id is: W.0.⏎F`.
+    """
+    if body.startswith("\n"):
+        body = body[1:]
+    if body.endswith("\n"):
+        body = body[:-1]
     return (f"Your id is: {thread_id}.\n", body)
 
 

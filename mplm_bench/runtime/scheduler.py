@@ -105,13 +105,14 @@ class Scheduler:
                 if not inflight:
                     world.deadlock()
                     return
+                # completions that end together are applied together, then threads wake: a
+                # parent whose two children answer at once sees both answers (as with an engine)
                 for tk, comp, end_v in await self._next_done(inflight):
-                    if tk.call not in inflight:
-                        continue  # aborted by an earlier completion of this batch
                     del inflight[tk.call]
                     self.now_v = max(self.now_v, end_v)
-                    world.complete(tk, comp, end_v, time.time())
-                    await self._abort_stale(world, inflight)
+                    world.complete(tk, comp, end_v, time.time(), wake=False)
+                world.wake()
+                await self._abort_stale(world, inflight)
         finally:
             # the sample is over (or timed out): nothing it started may keep running
             for tk, task in list(inflight.values()):
@@ -123,13 +124,12 @@ class Scheduler:
         if self.backend.virtual_time:
             # scripted steps complete instantly in wall time; the earliest in virtual time wins
             await asyncio.gather(*(task for _, task in inflight.values()))
-            ends = [
+            ends = sorted(
                 (tk.record.start_v + self.latency.duration(task.result()), thread_sort_key(tk.thread_id), tk.call)
                 for tk, task in inflight.values()
-            ]
-            end_v, _, call = min(ends)
-            tk, task = inflight[call]
-            return [(tk, task.result(), end_v)]
+            )
+            first = ends[0][0]
+            return [(inflight[c][0], inflight[c][1].result(), e) for e, _, c in ends if e == first]
         done, _ = await asyncio.wait([t for _, t in inflight.values()], return_when=asyncio.FIRST_COMPLETED)
         out = [(tk, task.result(), self.now_v) for tk, task in inflight.values() if task in done]
         out.sort(key=lambda x: thread_sort_key(x[0].thread_id))

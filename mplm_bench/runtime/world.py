@@ -198,7 +198,7 @@ class World:
                 former = self.threads.get(old.parent or "")
                 if former is not None and former is not parent and tid in former.children:
                     former.children.remove(tid)  # (the former parent may itself have been reset)
-            t = Thread(tid, parent.id, parent.depth + 1, list(spawn_prompt(tid, body)))
+            t = Thread(tid, parent.id, parent.depth + 1, [*spawn_prompt(tid, body)])
             t.generation = generation
             t.ready_cp, t.ready_level = cp, level
             self.threads[tid] = t
