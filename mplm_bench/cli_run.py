@@ -54,24 +54,41 @@ def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
 
 
 def print_summary(run_dir: Any) -> None:
+    """One row per (size, strategy): accuracy and the cost metrics a reader compares first."""
     import pandas as pd
 
     df = pd.read_parquet(run_dir / "samples")
-    table = Table(title=f"{run_dir}", title_justify="left")
-    cols = ["task", "size", "strategy", "n", "accuracy", "gen tokens", "critical path",
-            "peak context", "calls", "messages", "preempted", "rounds", "statuses", "wall s"]
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("task", "strategy", "statuses") else "right")
-    for (task, size, strategy), g in df.groupby(["task", "size", "strategy"]):
-        statuses = ", ".join(f"{k} {v}" for k, v in g["status"].value_counts().items())
+    cols = {"size": "size", "strategy": "strategy", "n": "n", "acc": "accuracy",
+            "gen": "gen tok", "cp": "crit path", "peak": "peak ctx", "calls": "calls",
+            "msgs": "msgs", "pre": "preempt", "rounds": "rounds", "status": "statuses", "wall": "wall s"}
+    table = Table(title=f"{df['task'].iloc[0]}: {run_dir}", title_justify="left")
+    for key, header in cols.items():
+        table.add_column(header, justify="left" if key in ("strategy", "status") else "right")
+    for (size, strategy), g in df.groupby(["size", "strategy"]):
+        statuses = " ".join(f"{k}:{v}" for k, v in g["status"].value_counts().items())
         table.add_row(
-            task, str(size), strategy, str(len(g)), f"{g['correct'].mean():.1%}",
+            str(size), strategy, str(len(g)), f"{g['correct'].mean():.0%}",
             f"{g['gen_tokens'].mean():,.0f}", f"{g['critical_path_tokens'].mean():,.0f}",
-            f"{g['peak_context_tokens'].mean():,.0f}", f"{g['n_calls'].mean():,.1f}",
-            f"{g['n_messages'].mean():,.1f}", f"{g['n_preempted'].mean():,.1f}",
+            f"{g['peak_context_tokens'].mean():,.0f}", f"{g['n_calls'].mean():,.0f}",
+            f"{g['n_messages'].mean():,.0f}", f"{g['n_preempted'].mean():,.1f}",
             f"{g['rounds'].mean():,.1f}", statuses, f"{g['wall_s'].mean():.2f}",
         )
-    Console().print(table)
+    # a pipe or CI log is not a terminal: don't squeeze the table into 80 columns
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
+    console.print("means per sample; tokens counted with", _tokenizer_note(run_dir))
+
+
+def _tokenizer_note(run_dir: Any) -> str:
+    import json
+
+    try:
+        backend = json.loads((run_dir / "manifest.json").read_text())["backend"]
+    except (OSError, KeyError, ValueError):
+        return "the backend's tokenizer"
+    return str(backend.get("tokenizer") or backend.get("model") or "the backend's tokenizer")
 
 
 def print_catalogue() -> None:

@@ -68,7 +68,7 @@ def plan(cfg: RunConfig) -> Plan:
     sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
     latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
     cap_values = {k: v for k, v in cfg.strategy_options.items() if k in CAP_KEYS}
-    caps = _options(Caps, cap_values | {"max_tokens_per_step": sampling.max_tokens}, "cap")
+    caps = _options(Caps, cap_values, "cap")
     if cfg.model is not None:
         m.setdefault("model", cfg.model)
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:

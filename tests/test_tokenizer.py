@@ -308,3 +308,34 @@ def test_unknown_specs_are_rejected(tmp_path: Path) -> None:
         load_token_counter("not a tokenizer!")
     with pytest.raises(ValueError, match="no tokenizer.json"):
         load_token_counter(str(tmp_path))
+
+
+# -- the piece-wise counter (models/piece_count.py) must equal encode exactly -----------------
+import functools  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@functools.cache
+def _embedded():
+    from mplm_bench.models.tokenizer import load_token_counter
+
+    return load_token_counter(None)
+
+
+_ALPHABET = st.sampled_from(list("abcXYZ 019,.:;()[]{}<>/\n\t'’½∨∧¬é中") + ["<send [", "</recv>", "'s", "  ", "\n\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALPHABET, max_size=40).map("".join))
+def test_piece_counter_equals_encode_on_random_text(text):
+    counter = _embedded()
+    assert counter._count.__wrapped__(text) == len(counter.encode(text))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60))
+def test_piece_counter_equals_encode_on_any_unicode(text):
+    counter = _embedded()
+    assert counter._count.__wrapped__(text) == len(counter.encode(text))

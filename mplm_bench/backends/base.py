@@ -10,7 +10,9 @@ FinishReason = Literal["stop", "length", "abort", "prompt_too_long", "error"]
 
 @dataclass(frozen=True, slots=True)
 class Sampling:
-    max_tokens: int = 2048
+    # None: as many as the context window leaves (engines) or unlimited (scripted, no window);
+    # an engine backend must always send an explicit number (vLLM's own default is 16)
+    max_tokens: int | None = None
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None

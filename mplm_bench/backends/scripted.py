@@ -75,8 +75,8 @@ class ScriptedBackend:
         finish = "stop"
         budget = request.sampling.max_tokens
         if limit is not None:
-            budget = min(budget, limit - n_prompt)
-        if n_out > budget:  # cut like an engine would; character-proportional is close enough
+            budget = min(budget or limit, limit - n_prompt)
+        if budget is not None and n_out > budget:  # cut like an engine would; character-proportional is close enough
             text = text[: len(text) * budget // max(n_out, 1)]
             n_out, finish = budget, "length"
         return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt))

@@ -28,6 +28,7 @@ from tokenizers import Tokenizer
 from .chat_template import CHATML_TEMPLATE, ChatTemplate
 from .embedded import EMBEDDED_ALIASES, embedded_gguf_path
 from .gguf_tokenizer import gguf_tokenizer_dir
+from .piece_count import piece_counter
 
 COUNT_CACHE_SIZE = 65536
 _SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
@@ -160,9 +161,12 @@ def _from_folder(
     def encode(text: str) -> list[int]:
         return backend.encode(text, add_special_tokens=False).ids
 
-    def count(text: str) -> int:
+    def encode_count(text: str) -> int:
         return len(backend.encode(text, add_special_tokens=False))
 
+    spec = json.loads(backend.to_str())
+    specials = [t["content"] for t in spec.get("added_tokens", [])]
+    count = piece_counter(spec.get("pre_tokenizer") or {}, specials, encode_count) or encode_count
     return TokenCounter(name, True, encode, template, count=count, source=source or str(file))
 
 

