@@ -58,7 +58,6 @@ def plan(cfg: RunConfig) -> Plan:
     """Validate names and options and find what is left to run; raises ConfigError."""
     task_cls = registry.tasks.get(cfg.task)
     strat_cls = registry.strategies.get(cfg.strategy)
-    registry.backends.get(cfg.backend)
     task: Task = task_cls(_options(task_cls.Options, cfg.task_options, "task"))
     s_opts = {k: v for k, v in cfg.strategy_options.items() if k not in CAP_KEYS}
     strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"))
@@ -71,6 +70,9 @@ def plan(cfg: RunConfig) -> Plan:
     caps = _options(Caps, cap_values, "cap")
     if cfg.model is not None:
         m.setdefault("model", cfg.model)
+    factory = registry.backends.get(cfg.backend)
+    if (model := getattr(factory, "options_model", None)) is not None:
+        _options(model, m, "backend")  # bad -M keys fail here, before anything is written
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)

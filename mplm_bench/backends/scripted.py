@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mplm_bench.backends.base import Completion, Request
+from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.registry import backends
 from mplm_bench.tasks.base import Policy
 
@@ -25,7 +25,8 @@ class ScriptedOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tokenizer: str | None = None  # None: the embedded SmolLM2 tokenizer; "approx": chars/4
+    model: str | None = None  # whose tokenizer counts tokens (when `tokenizer` is not given)
+    tokenizer: str | None = None  # None: the model's, else the embedded SmolLM2's; "approx": chars/4
     max_model_len: int | None = None  # no context window unless set
 
 
@@ -39,7 +40,7 @@ class ScriptedBackend:
         if counter is None:
             from mplm_bench.models.tokenizer import load_token_counter
 
-            counter = load_token_counter(self.options.tokenizer)
+            counter = load_token_counter(self.options.tokenizer or self.options.model)
         self.counter = counter
         self._overhead: dict[str | None, int] = {}
         # (sample, thread) -> prompt tokens of its previous step: an ideal prefix cache
@@ -90,7 +91,10 @@ class ScriptedBackend:
 
 @backends.register("scripted")
 def build_scripted(policy: Policy, options: dict[str, Any]) -> ScriptedBackend:
-    return ScriptedBackend(policy, ScriptedOptions(**options))
+    try:
+        return ScriptedBackend(policy, ScriptedOptions(**options))
+    except ValueError as e:  # e.g. a tokenizer that is not available offline
+        raise BackendError(str(e).splitlines()[0]) from None
 
 
 build_scripted.options_model = ScriptedOptions  # type: ignore[attr-defined]  # for `mplm-bench list`

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -51,12 +51,18 @@ class Strategy:
         chosen = self.options.scheduler
         return task.scheduler(self.protocol) if chosen == "auto" else chosen
 
+    def sampling(self, task: Task, instance: Instance, ctx: RunContext) -> Sampling:
+        """The run's sampling, with the task's per-instance max_tokens when the user set none."""
+        if ctx.sampling.max_tokens is not None:
+            return ctx.sampling
+        return replace(ctx.sampling, max_tokens=task.max_tokens(instance, self.protocol))
+
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         world = World(
             key,
             task.prompt(instance, self.protocol),
             ctx.caps,
-            ctx.sampling,
+            self.sampling(task, instance, ctx),
             log_prompts=ctx.log_prompts,
         )
         await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))

@@ -71,6 +71,15 @@ class Task(ABC):
     def policy(self, protocol: Protocol) -> Policy:
         """The scripted reference policy for this protocol."""
 
+    def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
+        """Default per-step generation budget when the user sets none (`-M max_tokens=`).
+
+        Generous next to the reference traces (so the scripted policy is never cut), yet finite:
+        a small real model that never writes end-of-sequence must not decode for an hour.
+        None: whatever the context window leaves.
+        """
+        return None
+
     def trace_columns(self, calls: list[Any]) -> dict[str, Any]:
         """Extra sample columns computed from the sample's call records (e.g. SAT tree nodes).
 

@@ -95,6 +95,13 @@ class SATTask(Task):
         """`search_nodes` / `preempted_nodes` of the sample's DPLL tree (see `stats.py`)."""
         return search_columns(calls)
 
+    def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
+        # serial writes the whole search (~15k tokens at 12 variables, doubling every ~2 more);
+        # an FJ/MPLM step writes one node's propagation and two sub-formulas
+        if protocol == "serial":
+            return 65_536 * 2 ** max(0, (instance.size - 12) // 2)
+        return 8192
+
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
         """MPLM SAT runs asynchronously so a stop's preemption saves time (PROTOCOLS.md §3)."""
         return "async" if protocol == "mplm" else "sync"

@@ -1,0 +1,160 @@
+"""What the real-engine backends (vllm in-process, openai over HTTP) share.
+
+Both render a step the same way (PROTOCOLS §1: one single-turn chat, the model's own chat template,
+generation prompt appended) with the same tokenizer files, so a prompt sent over HTTP is byte for
+byte the prompt the in-process engine sees. Nothing here imports vllm, torch or transformers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mplm_bench.backends.base import Completion, FinishReason, Request
+
+ENGINE_HINT = "make setup (installs the cpu or gpu extra)"
+
+
+@dataclass(slots=True)
+class EngineCompletion(Completion):
+    """A Completion that also carries the generated token ids, when the engine reports them.
+
+    The ids are the ground truth for `completion_tokens`: decoding and re-encoding the text is
+    not an identity (the end-of-turn token is dropped from the text; BPE may merge differently).
+    """
+
+    token_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    text: str
+    token_ids: list[int]
+
+
+class ChatRenderer:
+    """Renders a Request as its model's chat and tokenizes the result once."""
+
+    def __init__(self, name: str, render: Callable[[list[dict[str, str]]], str],
+                 encode: Callable[[str], list[int]]) -> None:
+        self.name = name
+        self._render = render
+        self._encode = encode
+
+    def text(self, request: Request) -> str:
+        messages = [] if request.system is None else [{"role": "system", "content": request.system}]
+        messages.append({"role": "user", "content": request.prompt})
+        return self._render(messages)
+
+    def __call__(self, request: Request) -> RenderedPrompt:
+        text = self.text(request)
+        return RenderedPrompt(text, self._encode(text))
+
+    def count(self, text: str) -> int:
+        return len(self._encode(text))
+
+
+def counter_renderer(spec: str | None) -> ChatRenderer:
+    """A renderer from `mplm_bench.models.tokenizer` (tokenizers + jinja2, no transformers).
+
+    Its jinja rendering reproduces transformers' `apply_chat_template(..., tokenize=False,
+    add_generation_prompt=True)` (checked against it in tests/test_backend_vllm.py), and it encodes
+    without adding BOS/EOS, as an engine does with a chat-templated prompt.
+    """
+    from mplm_bench.models.tokenizer import load_token_counter
+
+    counter = load_token_counter(spec)
+    if not counter.exact:
+        raise ValueError(f"tokenizer {spec!r} is approximate; an engine needs the model's own")
+    template = counter.chat_template
+    return ChatRenderer(counter.name, lambda m: template.render(m, add_generation_prompt=True),
+                        counter.encode)
+
+
+def hf_renderer(tokenizer: Any, name: str) -> ChatRenderer:
+    """A renderer from a Hugging Face tokenizer object (the engine's own), as a fallback."""
+
+    def render(messages: list[dict[str, str]]) -> str:
+        return str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer.encode(text, add_special_tokens=False))
+
+    return ChatRenderer(name, render, encode)
+
+
+# vLLM's finish reasons (vllm.v1.engine.FinishReason) and OpenAI's, mapped to the harness's.
+# "repetition" is vLLM's opt-in loop detector: the engine chose to stop, so it counts as a stop.
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "repetition": "stop",
+    "length": "length",
+    "abort": "abort",
+    "cancelled": "abort",
+    "error": "error",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return _FINISH.get(str(raw).lower(), "error") if raw is not None else "error"
+
+
+def too_long(n_prompt: int, max_model_len: int) -> Completion | None:
+    """The engine rejects a prompt that leaves no room for one generated token; say so up front."""
+    if n_prompt <= max_model_len - 1:
+        return None
+    return Completion("", n_prompt, 0, "prompt_too_long",
+                      error=f"prompt of {n_prompt} tokens leaves no room to generate in "
+                            f"max_model_len={max_model_len}")
+
+
+def token_budget(requested: int | None, n_prompt: int, max_model_len: int | None) -> int:
+    """max_tokens to send: the request's, never past the window; None means 'what the window
+    leaves' (engines must get an explicit number: vLLM and most servers default to 16)."""
+    room = max_model_len - n_prompt if max_model_len else None
+    if requested is None:
+        return room if room is not None else 4096
+    return min(requested, room) if room is not None else requested
+
+
+class EarlyAborts:
+    """Ids aborted before their `generate` started running.
+
+    The scheduler may abort a step whose task was created but has not run yet (a preemption in the
+    same event-loop turn); that `generate` must then end at once instead of starting the request.
+    Bounded, because an id aborted after it finished is remembered here and never claimed.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, request_id: str) -> None:
+        self._ids[request_id] = None
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+    def claim(self, request_id: str) -> bool:
+        """True (once) if `request_id` was aborted before it started."""
+        if request_id not in self._ids:
+            return False
+        del self._ids[request_id]
+        return True
+
+
+def aborted_before_start() -> Completion:
+    return Completion("", 0, 0, "abort", error="aborted before it started")
+
+
+def options_error(backend: str, model: type[BaseModel], e: ValidationError) -> str:
+    """One line for a bad `-M` option, naming the known keys when the key is unknown."""
+    err = e.errors()[0]
+    key = ".".join(str(x) for x in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown {backend} backend option -M {key} (known: {', '.join(model.model_fields)})"
+    return f"{backend} backend option -M {key}: {err['msg']}"

@@ -1,0 +1,319 @@
+"""The `openai` backend: any OpenAI-compatible `/v1/completions` server (vLLM, SGLang, llama.cpp).
+
+The chat template is applied here, on the client, with the model's own tokenizer files and the same
+renderer as the in-process `vllm` backend, and the rendered text is sent as a plain completion
+prompt: the server sees byte for byte the prompt the in-process engine would. (`prompt_format=
+token_ids` sends the token ids instead, as the OpenAI API allows `prompt` to be a list of token ids;
+vLLM accepts it, not every server does.) Responses are streamed, so the harness can time the first
+token and an abort (closing the connection; vLLM then aborts the request) keeps the text so far.
+
+Counts come from the server's `usage` (`prompt_tokens`, `completion_tokens`,
+`prompt_tokens_details.cached_tokens`; vLLM reports cached tokens only when started with
+`--enable-prompt-tokens-details`). An aborted stream has no usage: its completion tokens are the
+client tokenizer's count of the text received.
+
+Uses httpx (imported when the backend is built). The API key is sent as a bearer token and never
+appears in `describe()`, errors or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mplm_bench.backends.base import BackendError, Completion, Request
+from mplm_bench.backends.engine_common import (
+    ChatRenderer,
+    EarlyAborts,
+    aborted_before_start,
+    counter_renderer,
+    finish_reason,
+    options_error,
+    token_budget,
+    too_long,
+)
+from mplm_bench.registry import backends
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # where `vllm serve` listens by default
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# phrases servers use when a prompt does not fit (vLLM, SGLang, llama.cpp, OpenAI)
+TOO_LONG_PHRASES = ("maximum model length", "maximum context length", "context length",
+                    "exceed_context_size", "longer than the model")
+
+
+class OpenAIOptions(BaseModel):
+    """`-M key=value` options of the openai backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None  # default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1
+    api_key: str | None = Field(default=None, repr=False)  # default $OPENAI_API_KEY
+    model: str | None = None  # the served model name; None: the server's only model
+    # tokenizer for the client-side chat template: a local folder, tokenizer.json, .gguf, a cached
+    # hub id, or "smollm2". None: `model` when it is a local folder, else the embedded SmolLM2.
+    tokenizer: str | None = None
+    max_model_len: int | None = None  # None: as the server reports it (vLLM does), else unchecked
+    max_concurrency: int = Field(default=256, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    prompt_format: Literal["text", "token_ids"] = "text"
+
+
+@dataclass
+class _Stream:
+    """What one streamed completion has produced so far (kept when it is aborted)."""
+
+    parts: list[str] = field(default_factory=list)
+    ttft: float | None = None
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    aborted: bool = False
+
+
+class OpenAIBackend:
+    name = "openai"
+    virtual_time = False
+
+    def __init__(self, options: OpenAIOptions | None = None) -> None:
+        try:
+            import httpx
+        except ImportError as e:
+            raise BackendError("the openai backend needs httpx: pip install httpx") from e
+        self._httpx = httpx
+        self.options = opts = options or OpenAIOptions()
+        self.base_url = _normalize(opts.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        key = opts.api_key or os.environ.get("OPENAI_API_KEY")
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        served = self._probe()
+        self.model = opts.model or _only_model(served, self.base_url)
+        card = next((m for m in served if m.get("id") == self.model), {})
+        reported = card.get("max_model_len")
+        self.max_model_len = opts.max_model_len or (int(reported) if reported else None)
+        self._renderer = self._make_renderer()
+        self._client: Any = None  # httpx.AsyncClient, made in the event loop that uses it
+        self._gate: asyncio.Semaphore | None = None
+        self._inflight: dict[str, tuple[asyncio.Task[Completion], _Stream]] = {}
+        self._early = EarlyAborts()
+
+    def _probe(self) -> list[dict[str, Any]]:
+        """GET /models once at start: the server must answer before any sample runs."""
+        url = f"{self.base_url}/models"
+        where = f"the OpenAI-compatible server at {_public(self.base_url)}"
+        try:
+            r = self._httpx.get(url, headers=self._headers, timeout=min(10.0, self.options.timeout_s))
+        except self._httpx.HTTPError as e:
+            raise BackendError(f"cannot reach {where} ({type(e).__name__}: {e}): start it, or set "
+                               "-M base_url (or OPENAI_BASE_URL)") from None
+        if r.status_code in (401, 403):
+            raise BackendError(f"{where} refused the API key (HTTP {r.status_code}): set -M api_key "
+                               "or OPENAI_API_KEY")
+        if r.status_code >= 400:
+            raise BackendError(f"{where} answered GET /models with HTTP {r.status_code}: is base_url "
+                               "the API root (ending in /v1)?")
+        try:
+            data = r.json().get("data") or []
+        except ValueError:
+            raise BackendError(f"{where} did not answer GET /models with JSON: is base_url right?") from None
+        return [m for m in data if isinstance(m, dict)]
+
+    def _make_renderer(self) -> ChatRenderer:
+        spec = self.options.tokenizer
+        if spec is None and (Path(self.model).expanduser() / "tokenizer.json").is_file():
+            spec = self.model  # the server was started on a local folder: its tokenizer is here too
+        try:
+            return counter_renderer(spec)
+        except (OSError, ValueError) as e:
+            raise BackendError(f"openai backend: cannot load tokenizer {spec or 'smollm2'!r} for the "
+                               f"client-side chat template ({e}); set -M tokenizer") from None
+
+    def describe(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "base_url": _public(self.base_url),
+            "tokenizer": self._renderer.name,
+            "max_model_len": self.max_model_len,
+            "max_concurrency": o.max_concurrency,
+            "timeout_s": o.timeout_s,
+            "max_retries": o.max_retries,
+            "prompt_format": o.prompt_format,
+        }
+
+    def render(self, request: Request) -> str:
+        """The exact prompt text sent for `request`."""
+        return self._renderer.text(request)
+
+    async def generate(self, request: Request) -> Completion:
+        rid = request.request_id
+        if self._early.claim(rid):
+            return aborted_before_start()
+        t0 = time.perf_counter()
+        prompt = self._renderer(request)
+        n_prompt = len(prompt.token_ids)
+        if self.max_model_len and (rejected := too_long(n_prompt, self.max_model_len)) is not None:
+            return rejected
+        s = request.sampling
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": prompt.text if self.options.prompt_format == "text" else prompt.token_ids,
+            "max_tokens": token_budget(s.max_tokens, n_prompt, self.max_model_len),  # servers default to 16
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if s.seed is not None:
+            body["seed"] = s.seed
+        state = _Stream()
+        task = asyncio.ensure_future(self._post(body, state, t0, n_prompt))
+        self._inflight[rid] = (task, state)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not state.aborted or (current is not None and current.cancelling()):
+                raise  # our caller was cancelled, not an abort()
+            text = "".join(state.parts)
+            return Completion(text, n_prompt, self._renderer.count(text) if text else 0, "abort",
+                              ttft_s=state.ttft, latency_s=time.perf_counter() - t0)
+        finally:
+            del self._inflight[rid]
+
+    async def _post(self, body: dict[str, Any], state: _Stream, t0: float, n_prompt: int) -> Completion:
+        httpx = self._httpx
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.options.timeout_s, connect=min(10.0, self.options.timeout_s)),
+                limits=httpx.Limits(max_connections=self.options.max_concurrency,
+                                    max_keepalive_connections=self.options.max_concurrency),
+            )
+            self._gate = asyncio.Semaphore(self.options.max_concurrency)
+        assert self._gate is not None
+        async with self._gate:
+            for attempt in range(self.options.max_retries + 1):
+                retry = attempt < self.options.max_retries
+                try:
+                    done = await self._stream_once(body, state, t0, n_prompt, retry)
+                except (httpx.TimeoutException, httpx.TransportError) as e:
+                    # connection trouble before any token: safe to send again
+                    if not retry or state.parts or (isinstance(e, httpx.TimeoutException)
+                                                    and not isinstance(e, httpx.ConnectTimeout)):
+                        raise
+                    done = None
+                if done is not None:
+                    return done
+                await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+        raise AssertionError("unreachable")
+
+    async def _stream_once(self, body: dict[str, Any], state: _Stream, t0: float, n_prompt: int,
+                           retry: bool) -> Completion | None:
+        """One POST; None means "retry" (a 429/5xx before any token)."""
+        url = f"{self.base_url}/completions"
+        async with self._client.stream("POST", url, json=body, headers=self._headers) as r:
+            if r.status_code >= 400:
+                detail = " ".join((await r.aread()).decode(errors="replace").split())[:300]
+                if r.status_code in RETRY_STATUS and retry:
+                    return None
+                if r.status_code == 400 and any(p in detail.lower() for p in TOO_LONG_PHRASES):
+                    return Completion("", n_prompt, 0, "prompt_too_long", error=detail)
+                raise RuntimeError(f"HTTP {r.status_code} from {_public(url)}: {detail}")
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                self._take(json.loads(data), state, t0)
+        text = "".join(state.parts)
+        usage = state.usage or {}
+        details = usage.get("prompt_tokens_details") or {}
+        n_out = usage.get("completion_tokens")
+        return Completion(
+            text,
+            int(usage.get("prompt_tokens") or n_prompt),
+            int(n_out) if n_out is not None else self._renderer.count(text),
+            finish_reason(state.finish),
+            cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+            ttft_s=state.ttft,
+            latency_s=time.perf_counter() - t0,
+        )
+
+    @staticmethod
+    def _take(chunk: dict[str, Any], state: _Stream, t0: float) -> None:
+        if chunk.get("error"):  # some servers report mid-stream failures as a data event
+            raise RuntimeError(f"server error mid-stream: {str(chunk['error'])[:300]}")
+        for choice in chunk.get("choices") or []:
+            text = choice.get("text") or ""
+            if text:
+                if state.ttft is None:
+                    state.ttft = time.perf_counter() - t0
+                state.parts.append(text)
+            if choice.get("finish_reason"):
+                state.finish = choice["finish_reason"]
+        if chunk.get("usage"):
+            state.usage = chunk["usage"]
+
+    async def abort(self, request_id: str) -> None:
+        """Close the request's connection; the server stops generating when it notices."""
+        entry = self._inflight.get(request_id)
+        if entry is None:
+            self._early.add(request_id)
+            return
+        task, state = entry
+        state.aborted = True
+        task.cancel()
+
+    async def aclose(self) -> None:
+        for task, state in list(self._inflight.values()):
+            state.aborted = True  # their generate() calls return what they have, as aborts
+            task.cancel()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+def _normalize(url: str) -> str:
+    """The API root: `http://host:8000` and `http://host:8000/v1/` both give `.../v1`."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BackendError(f"openai backend: base_url {_public(url)!r} is not an http(s) URL")
+    return url if parts.path not in ("", "/") else url + "/v1"
+
+
+def _public(url: str) -> str:
+    """The URL without user:password@, for messages and manifests."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
+    ids = [str(m["id"]) for m in served if m.get("id")]
+    if len(ids) == 1:
+        return ids[0]
+    listed = ", ".join(ids[:10]) or "none"
+    raise BackendError(f"the server at {_public(base_url)} serves {len(ids)} models ({listed}): "
+                       "choose one with -M model")
+
+
+@backends.register("openai")
+def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
+    del policy  # the server's model writes every step
+    try:
+        opts = OpenAIOptions(**options)
+    except ValidationError as e:
+        raise BackendError(options_error("openai", OpenAIOptions, e)) from None
+    return OpenAIBackend(opts)
+
+
+build_openai.options_model = OpenAIOptions  # type: ignore[attr-defined]  # validated before any I/O

