@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mplm_bench import registry
 from mplm_bench.backends.base import BackendError
-from mplm_bench.config import ConfigError, RunConfig
+from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.runner import build_backend, execute, plan
 
 
@@ -94,7 +94,8 @@ def _tokenizer_note(run_dir: Any) -> str:
 def print_catalogue() -> None:
     console = Console()
     for reg in (registry.tasks, registry.strategies, registry.backends):
-        table = Table(title=f"{reg.kind}s", title_justify="left")
+        title = {"strategy": "strategies (-S)", "task": "tasks (-T)", "backend": "backends (-M)"}[reg.kind]
+        table = Table(title=title, title_justify="left")
         table.add_column("name")
         table.add_column("options (key=default)")
         table.add_column("about")
@@ -106,6 +107,9 @@ def print_catalogue() -> None:
                 continue
             table.add_row(name, _options_text(obj), _doc(obj))
         console.print(table)
+    console.print("every backend also takes -M max_tokens temperature top_p seed; the scripted one "
+                  "-M decode_per_token prefill_per_token per_request (virtual clock)")
+    console.print("every strategy also takes the caps -S " + " ".join(f"{k}=" for k in CAP_KEYS))
 
 
 def _options_text(obj: Any) -> str:

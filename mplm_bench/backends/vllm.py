@@ -105,6 +105,9 @@ class VLLMBackend:
         self.options = opts = options or VLLMOptions()
         self._inflight: dict[str, bool] = {}  # request id -> abort requested
         self._early = EarlyAborts()
+        # vLLM logs every start-up detail at INFO, which buries the progress bar; the user's
+        # own VLLM_LOGGING_LEVEL wins
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         try:
             import torch
             import vllm
