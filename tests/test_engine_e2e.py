@@ -79,3 +79,30 @@ def test_prefix_cache_is_hit_across_steps(runs):
     _, p = runs["fj"]
     calls = pd.read_parquet(p.store.dir / "calls")
     assert calls["cached_prompt_tokens"].iloc[1:].gt(0).any()
+
+
+def test_replay_runs_the_reference_protocol_on_the_engine(tmp_path):
+    """`-M replay=scripted`: the reference policy's text, the engine's real cost (issue 11)."""
+    cfg = RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=2, backend="vllm",
+                    backend_options={"replay": "scripted", "max_model_len": 4096, "kv_cache_space_gb": 1},
+                    out=tmp_path)
+
+    async def go():
+        p = plan(cfg)
+        backend = build_backend(p)
+        try:
+            await execute(p, backend)
+        finally:
+            await backend.aclose()
+        return p
+
+    p = asyncio.run(go())
+    s = pd.read_parquet(p.store.dir / "samples")
+    c = pd.read_parquet(p.store.dir / "calls")
+    assert (s["status"] == "ok").all() and s["correct"].all()  # the protocol ran to the end
+    from mplm_bench.models.tokenizer import load_token_counter
+
+    counter = load_token_counter(None)
+    assert (c["response"].map(counter.count) == c["completion_tokens"]).all()  # exactly n tokens
+    resumed = c[c["step"] > 0]
+    assert resumed["cached_prompt_tokens"].sum() > 0.5 * resumed["prompt_tokens"].sum()

@@ -33,7 +33,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -53,6 +53,7 @@ from mplm_bench.backends.engine_common import (
 )
 from mplm_bench.models.embedded import EMBEDDED_ALIASES, EMBEDDED_MODEL_NAME
 from mplm_bench.registry import backends
+from mplm_bench.tasks.base import Policy
 
 GIB = 1 << 30
 EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context
@@ -78,6 +79,10 @@ class VLLMOptions(BaseModel):
     enable_prefix_caching: bool = True  # always passed explicitly and recorded
     seed: int = 0
     max_num_seqs: int | None = None
+    # "scripted": the task's reference policy writes each step's text; the engine is asked, on
+    # the real prompt, for exactly as many tokens (EOS ignored) and its own text is discarded.
+    # Real prefill, prefix caching, batching and decode cost for protocols no model follows yet.
+    replay: Literal["scripted"] | None = None
 
 
 def _require_vllm() -> None:
@@ -100,9 +105,10 @@ class VLLMBackend:
     name = "vllm"
     virtual_time = False
 
-    def __init__(self, options: VLLMOptions | None = None) -> None:
+    def __init__(self, options: VLLMOptions | None = None, policy: Policy | None = None) -> None:
         _require_vllm()
         self.options = opts = options or VLLMOptions()
+        self.policy = policy if opts.replay == "scripted" else None
         self._inflight: dict[str, bool] = {}  # request id -> abort requested
         self._early = EarlyAborts()
         # vLLM logs every start-up detail at INFO, which buries the progress bar; the user's
@@ -202,6 +208,7 @@ class VLLMBackend:
             "model_path": self.model_path,
             "max_model_len": self.max_model_len,
             "engine": engine,
+            "replay": self.options.replay,
             **self._versions,
             "device": self.device,
             "device_name": self._device_name,
@@ -227,8 +234,15 @@ class VLLMBackend:
         if (rejected := too_long(n_prompt, self.max_model_len)) is not None:
             return rejected
         s = request.sampling
+        budget = token_budget(s.max_tokens, n_prompt, self.max_model_len)  # vLLM's default: 16
+        replayed: str | None = None
+        if self.policy is not None:
+            replayed = self.policy(request.prompt)
+            budget = min(budget, max(1, self._renderer.count(replayed)))
         params = SamplingParams(
-            max_tokens=token_budget(s.max_tokens, n_prompt, self.max_model_len),  # vLLM's default: 16
+            max_tokens=budget,
+            min_tokens=budget if replayed is not None else 0,
+            ignore_eos=replayed is not None,
             temperature=s.temperature,
             top_p=s.top_p,
             seed=s.seed,
@@ -256,8 +270,12 @@ class VLLMBackend:
                     await self._engine.abort(rid)
         finally:
             del self._inflight[rid]
+        finish = finish_reason(raw_finish)
+        if replayed is not None and finish == "length":
+            finish = "stop"  # the replayed text ends where the reference step ends
         return EngineCompletion(
-            "".join(parts), n_prompt, len(ids), finish_reason(raw_finish),
+            replayed if replayed is not None and finish != "abort" else "".join(parts),
+            n_prompt, len(ids), finish,
             cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - t0,
             token_ids=tuple(ids),
         )
@@ -361,13 +379,12 @@ def _start_failure(e: Exception, on_cpu: bool) -> str:
 
 @backends.register("vllm")
 def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
-    """`policy` is unused: a later "replay" mode will feed the engine the reference policy's steps."""
-    del policy
+    """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:
         opts = VLLMOptions(**options)
     except ValidationError as e:
         raise BackendError(options_error("vllm", VLLMOptions, e)) from None
-    return VLLMBackend(opts)
+    return VLLMBackend(opts, policy)
 
 
 
