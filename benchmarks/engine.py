@@ -37,7 +37,8 @@ async def measure(n: int, size: int, out: Path) -> dict:
     backend = build_backend(p)
     try:
         # warm the engine once so neither side pays first-request costs
-        await backend.generate(Request("warm", "0", ("hello",), SYSTEM_PROMPT, Sampling(max_tokens=4)))
+        warm = p.task.prompt(p.instances[0], "mplm")
+        await backend.generate(Request("warm", "0", (warm,), SYSTEM_PROMPT, Sampling(max_tokens=4)))
         t = time.perf_counter()
         await execute(p, backend)
         harness_s = time.perf_counter() - t

@@ -64,10 +64,15 @@ def print_summary(run_dir: Any) -> None:
     table = Table(title=f"{df['task'].iloc[0]}: {run_dir}", title_justify="left")
     for key, header in cols.items():
         table.add_column(header, justify="left" if key in ("strategy", "status") else "right")
-    for (size, strategy), g in df.groupby(["size", "strategy"]):
+    # tasks with a natural split (3-SAT's label) get one row per value of it
+    split = [c for c in ("label",) if c in df.columns]
+    if split:
+        table.columns[0].header = f"size/{split[0]}"
+    for key, g in df.groupby(["size", "strategy", *split]):
+        size, strategy = key[0], key[1]
         statuses = " ".join(f"{k}:{v}" for k, v in g["status"].value_counts().items())
         table.add_row(
-            str(size), strategy, str(len(g)), f"{g['correct'].mean():.0%}",
+            "/".join(str(k) for k in (size, *key[2:])), strategy, str(len(g)), f"{g['correct'].mean():.0%}",
             f"{g['gen_tokens'].mean():,.0f}", f"{g['critical_path_tokens'].mean():,.0f}",
             f"{g['peak_context_tokens'].mean():,.0f}", f"{g['n_calls'].mean():,.0f}",
             f"{g['n_messages'].mean():,.0f}", f"{g['n_preempted'].mean():,.1f}",

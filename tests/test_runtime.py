@@ -8,24 +8,13 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from toys import CharCounter
 
 from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World
-
-
-class CharCounter:
-    """One token per character: makes token arithmetic in these tests exact and obvious."""
-
-    name, exact = "chars", True
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-    def overhead(self, system: str | None) -> int:
-        return 0
 
 
 def thread_of(prompt: str) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import pytest
+from toys import CharCounter
 
 from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
@@ -21,19 +22,6 @@ from mplm_bench.tasks.sat import SATTask
 from mplm_bench.tasks.sat.dpll import tree_size
 from mplm_bench.tasks.sat.stats import serial_search_nodes, thread_search_nodes
 from mplm_bench.tasks.sat.task import make_instance
-
-
-class CharCounter:
-    """One token per character (as in tests/test_runtime.py): token arithmetic stays exact."""
-
-    name, exact = "chars", True
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-    def overhead(self, system: str | None) -> int:
-        return 0
-
 
 TASK = SATTask()
 
