@@ -32,6 +32,9 @@ def runs(tmp_path_factory):
         plans = [plan(RunConfig(task="sudoku", strategy=s, task_options={"size": 4}, n=2,
                                 backend="vllm", backend_options=engine, out=out, log_prompts=True))
                  for s in STRATEGIES]
+        # 3-SAT under MPLM runs on the asynchronous scheduler: the same engine, other code paths
+        plans.append(plan(RunConfig(task="sat", strategy="mplm", task_options={"vars": 6}, n=2,
+                                    backend="vllm", backend_options=engine, out=out, log_prompts=True)))
         backend = build_backend(plans[0])  # one engine serves every run, as in a sweep
         try:
             return [await execute(p, backend) for p in plans], plans, backend
@@ -39,10 +42,10 @@ def runs(tmp_path_factory):
             await backend.aclose()
 
     manifests, plans, backend = asyncio.run(go())
-    return {s: (m, p) for s, m, p in zip(STRATEGIES, manifests, plans, strict=True)}
+    return {s: (m, p) for s, m, p in zip((*STRATEGIES, "sat-mplm"), manifests, plans, strict=True)}
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", (*STRATEGIES, "sat-mplm"))
 def test_every_sample_is_recorded_with_a_status(runs, strategy):
     manifest, p = runs[strategy]
     assert manifest["status"] == "complete"
@@ -56,7 +59,7 @@ def test_every_sample_is_recorded_with_a_status(runs, strategy):
     assert c["ttft_s"].notna().all()
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", (*STRATEGIES, "sat-mplm"))
 def test_recorded_token_counts_match_the_tokenizer(runs, strategy):
     from mplm_bench.models.tokenizer import load_token_counter
 
@@ -73,12 +76,6 @@ def test_recorded_token_counts_match_the_tokenizer(runs, strategy):
     recount = calls["response"].map(counter.count) + eos
     assert (recount == calls["completion_tokens"]).mean() >= 0.9
     assert (recount - calls["completion_tokens"]).abs().sum() <= 0.02 * calls["completion_tokens"].sum() + 2
-
-
-def test_prefix_cache_is_hit_across_steps(runs):
-    _, p = runs["fj"]
-    calls = pd.read_parquet(p.store.dir / "calls")
-    assert calls["cached_prompt_tokens"].iloc[1:].gt(0).any()
 
 
 def test_replay_runs_the_reference_protocol_on_the_engine(tmp_path):
@@ -104,5 +101,13 @@ def test_replay_runs_the_reference_protocol_on_the_engine(tmp_path):
 
     counter = load_token_counter(None)
     assert (c["response"].map(counter.count) == c["completion_tokens"]).all()  # exactly n tokens
+    # a resumed step finds its previous prompt in the prefix cache, in whole KV blocks (the chat
+    # suffix after the previous user text is the only part that cannot be shared)
+    block = p.store.read_manifest()["backend"]["engine"]["block_size"]
+    suffix = counter.count(counter.chat_suffix())
+    c = c.sort_values(["instance_id", "thread_id", "step"])
+    previous = c.groupby(["instance_id", "thread_id"])["prompt_tokens"].shift()
     resumed = c[c["step"] > 0]
-    assert resumed["cached_prompt_tokens"].sum() > 0.5 * resumed["prompt_tokens"].sum()
+    expected = (previous[resumed.index] - suffix) // block * block
+    assert (resumed["cached_prompt_tokens"] >= expected).all()
+    assert resumed["cached_prompt_tokens"].sum() > 0
