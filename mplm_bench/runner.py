@@ -85,7 +85,8 @@ def plan(cfg: RunConfig) -> Plan:
 
 def build_backend(p: Plan) -> Backend:
     factory = registry.backends.get(p.cfg.backend)
-    return factory(p.task.policy(p.strategy.protocol), p.backend_options)
+    # the reference policy carries the task's error model, for the noisy scripted backend
+    return factory(p.task.reference_policy(p.strategy.protocol), p.backend_options)
 
 
 ProgressFn = Callable[[dict[str, Any]], None]

@@ -6,6 +6,9 @@ a list of segments (a resumed thread's previous prompt plus what it grew by; a s
 all siblings), each counted once and cached, because fork-join at 25x25 re-sends the whole grid
 to hundreds of workers for dozens of rounds. Segment counts differ from whole-string counts only
 where BPE would merge across a segment boundary (measured in tests/test_tokenizer.py).
+
+With `-M error_rate=p` the policy is noisy (see `backends/noise.py`): steps go wrong under an
+error model, so protocols can be compared under an imperfect "model" without a GPU.
 """
 
 from __future__ import annotations
@@ -13,11 +16,26 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mplm_bench.backends.base import BackendError, Completion, Request
+from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
 from mplm_bench.tasks.base import Policy
+
+RESPONSE_CACHE = 32  # recent prompts whose responses are kept
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slices (C-speed compares)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class ScriptedOptions(BaseModel):
@@ -28,6 +46,9 @@ class ScriptedOptions(BaseModel):
     model: str | None = None  # whose tokenizer counts tokens (when `tokenizer` is not given)
     tokenizer: str | None = None  # None: the model's, else the embedded SmolLM2's; "approx": chars/4
     max_model_len: int | None = None  # no context window unless set
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)  # 0: the exact reference policy
+    error_model: ErrorModel = "tokens"  # step | tokens | context | position (backends/noise.py)
+    error_seed: int = 0
 
 
 class ScriptedBackend:
@@ -45,6 +66,17 @@ class ScriptedBackend:
         self._overhead: dict[str | None, int] = {}
         # (sample, thread) -> prompt tokens of its previous step: an ideal prefix cache
         self._last: OrderedDict[str, int] = OrderedDict()
+        o = self.options
+        self.noise: Noise | None = None
+        if o.error_rate > 0:
+            corrupt = getattr(policy, "corrupt", None)  # a task's ReferencePolicy carries it
+            if corrupt is None:
+                raise BackendError("error_rate > 0 needs a task reference policy with an error model")
+            self.noise = Noise(o.error_rate, o.error_model, o.error_seed, corrupt)
+        self.n_corrupted = 0  # steps the noise made wrong (tests and debugging)
+        # prompt -> response: a policy is a pure function of its prompt, and PaCoRe/SC send one
+        # prompt K times in a row (a 9x9 serial trace costs ~10 ms to write, ~25 ms to count)
+        self._responses: OrderedDict[str, str] = OrderedDict()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -52,6 +84,9 @@ class ScriptedBackend:
             "tokenizer": self.counter.name,
             "tokenizer_exact": self.counter.exact,
             "max_model_len": self.options.max_model_len,
+            "error_rate": self.options.error_rate,
+            "error_model": self.options.error_model,
+            "error_seed": self.options.error_seed,
         }
 
     def prompt_tokens(self, request: Request) -> int:
@@ -71,8 +106,11 @@ class ScriptedBackend:
         self._last[thread_key] = n_prompt
         if len(self._last) > 200_000:
             self._last.popitem(last=False)
-        text = self.policy(request.prompt)
+        text = self._respond(request.prompt)
         n_out = self.counter.count(text)
+        if self.noise is not None and (wrong := self.noise.apply(request, text, n_prompt, n_out)) is not None:
+            text, n_out = wrong, self._count_edit(text, wrong)
+            self.n_corrupted += 1
         finish = "stop"
         budget = request.sampling.max_tokens
         if limit is not None:
@@ -81,6 +119,24 @@ class ScriptedBackend:
             text = text[: len(text) * budget // max(n_out, 1)]
             n_out, finish = budget, "length"
         return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt))
+
+    def _respond(self, prompt: str) -> str:
+        text = self._responses.get(prompt)
+        if text is None:
+            text = self._responses[prompt] = self.policy(prompt)
+            if len(self._responses) > RESPONSE_CACHE:
+                self._responses.popitem(last=False)
+        return text
+
+    def _count_edit(self, clean: str, wrong: str) -> int:
+        """Tokens of a corrupted response: its unchanged lines (counted once, then cached: every
+        corruption of one trace shares them) plus the rest. Split at a newline, which the
+        tokenizers here never merge with the next line's first token."""
+        k = _common_prefix(clean, wrong)
+        cut = wrong.rfind("\n", 0, k) + 1
+        if cut == 0:
+            return self.counter.count(wrong)
+        return self.counter.count(wrong[:cut]) + self.counter.count(wrong[cut:])
 
     async def abort(self, request_id: str) -> None:
         return None  # nothing runs in the background; the scheduler cuts virtual time itself

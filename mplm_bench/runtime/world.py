@@ -6,6 +6,7 @@ sends, recv/stop, preemption of spawn subtrees, caps, and the critical-path book
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mplm_bench.backends.base import Completion, Request, Sampling
@@ -39,7 +40,7 @@ class World:
     def __init__(
         self,
         sample_key: str,
-        master_prompt: str,
+        master_prompt: str | Sequence[str],
         caps: Caps,
         sampling: Sampling,
         system: str | None = SYSTEM_PROMPT,
@@ -50,9 +51,10 @@ class World:
         self.sampling = sampling
         self.system = system
         self.log_prompts = log_prompts
-        self.threads: dict[str, Thread] = {
-            MASTER_ID: Thread(MASTER_ID, None, 0, [master_prompt])
-        }
+        # a prompt may come in segments (whose concatenation is the prompt) so that a backend
+        # counting tokens per segment reuses counts of parts it has seen, e.g. PaCoRe references
+        segments = [master_prompt] if isinstance(master_prompt, str) else list(master_prompt)
+        self.threads: dict[str, Thread] = {MASTER_ID: Thread(MASTER_ID, None, 0, segments)}
         self.calls: list[CallRecord] = []
         self.metrics = SampleMetrics()
         self.done = False

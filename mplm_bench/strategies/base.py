@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from mplm_bench.backends.base import Backend, Sampling
+from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World
@@ -23,8 +24,19 @@ class StrategyOptions(BaseModel):
 
 
 @dataclass(slots=True)
+class Ensemble:
+    """Several Worlds recorded as one sample (PaCoRe, self-consistency): every trajectory's calls,
+    relabelled with distinct thread ids, and metrics aggregated over them. Results rows need only
+    `calls` and `metrics`, which a World has too."""
+
+    key: str
+    calls: list[CallRecord]
+    metrics: SampleMetrics
+
+
+@dataclass(slots=True)
 class SampleResult:
-    world: World
+    world: World | Ensemble
     score: Score
 
 

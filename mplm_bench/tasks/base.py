@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +18,23 @@ SchedulerKind = Literal["sync", "async"]
 # A reference policy acts like a model: it sees only the thread's prompt text and writes the
 # next response. It must derive everything from that text (no peeking at the solution).
 Policy = Callable[[str], str]
+# Makes one step wrong for the noisy scripted backend: (prompt, response, rng) -> a response that
+# is still well-formed protocol text, so the error travels on as a wrong answer.
+Corrupt = Callable[[str, str, random.Random], str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferencePolicy:
+    """A task's scripted policy for one protocol, carrying how that task's steps go wrong.
+
+    Callable like any `Policy`; the scripted backend uses `corrupt` when `-M error_rate>0`.
+    """
+
+    write: Policy
+    corrupt: Corrupt
+
+    def __call__(self, prompt: str) -> str:
+        return self.write(prompt)
 
 
 class TaskError(ValueError):
@@ -70,6 +90,16 @@ class Task(ABC):
     @abstractmethod
     def policy(self, protocol: Protocol) -> Policy:
         """The scripted reference policy for this protocol."""
+
+    def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
+        """One wrong step for the noisy scripted backend: the reference response to `prompt` with
+        a task-specific mistake (drawn from `rng`) that keeps the protocol text well-formed.
+        Default: no mistake (a task without an error model stays exact under noise)."""
+        return response
+
+    def reference_policy(self, protocol: Protocol) -> ReferencePolicy:
+        """`policy(protocol)` bound to this task's `corrupt` (what backends are built with)."""
+        return ReferencePolicy(self.policy(protocol), partial(self.corrupt, protocol))
 
     def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
         """Default per-step generation budget when the user sets none (`-M max_tokens=`).

@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass
 
 from mplm_bench.runtime.protocol import MASTER_ID
+from mplm_bench.strategies.pacore_prompt import is_synthesis
 from mplm_bench.tasks.base import Policy
 from mplm_bench.tasks.sat.formula import Formula, parse_formula
+from mplm_bench.tasks.sat.synthesis import synthesis_policy
 from mplm_bench.tasks.sat.traces import TRY_UNITS, WAIT, conclusion, first_step, serial_trace
 
 _HEADER = re.compile(r"\s*Your id is:\s*(\S+?)\.[ \t]*\n")
@@ -78,7 +80,10 @@ def tree_policy(any_order: bool) -> Policy:
 
 
 def serial_policy(prompt: str) -> str:
-    """The whole serial-CoT response for the formula in the (root) prompt."""
+    """The whole serial-CoT response for the formula in the (root) prompt; or, given a PaCoRe
+    synthesis prompt (whose original problem is the formula), the synthesizer's answer."""
+    if is_synthesis(prompt):
+        return synthesis_policy(prompt)
     return serial_trace(read_prompt(prompt).formula)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from mplm_bench.runtime.protocol import MASTER_ID
 
 _SERIAL_CHOICE = re.compile(r"^[ \t]*Branch x\d+=[01][ \t]*$", re.M)
+_TRAJECTORY = re.compile(r"^r\d+\.t\d+$")  # strategies/trajectories.py
+_LEAF = re.compile(r"^[ \t]*Result: (?:UN)?SAT\.", re.M)  # every serial trace decides a leaf
 
 
 def serial_search_nodes(response: str) -> int:
@@ -40,7 +42,13 @@ def thread_search_nodes(calls: Iterable[Any]) -> dict[str, int]:
 def search_columns(calls: Sequence[Any]) -> dict[str, int]:
     """Sample columns: `search_nodes` (DPLL nodes expanded) and `preempted_nodes` (threads cut
     during their first step). A sample whose only thread is the master is read as a serial trace
-    (a fork-join/MPLM root decided by propagation alone counts 1 either way)."""
+    (a fork-join/MPLM root decided by propagation alone counts 1 either way); a sample of
+    independent trajectories (PaCoRe, self-consistency: ids `r1.t0`, …) as the sum of the serial
+    traces among them (a synthesizer that only checked references searched nothing)."""
+    if calls and all(_TRAJECTORY.match(_get(c, "thread_id")) for c in calls):
+        traces = (_get(c, "response") for c in calls if _get(c, "status") == "ok")
+        return {"search_nodes": sum(serial_search_nodes(t) for t in traces if _LEAF.search(t)),
+                "preempted_nodes": 0}
     if any(_get(c, "thread_id") != MASTER_ID for c in calls):
         n = thread_search_nodes(calls)
         return {"search_nodes": n["expanded"], "preempted_nodes": n["preempted"]}

@@ -20,6 +20,7 @@ from mplm_bench.tasks.base import (
     TaskError,
     TaskOptions,
 )
+from mplm_bench.tasks.sat.corrupt import corrupt_step
 from mplm_bench.tasks.sat.data import read_source
 from mplm_bench.tasks.sat.formula import SERIAL_EMPTY, Formula, render_formula
 from mplm_bench.tasks.sat.generator import generate
@@ -90,6 +91,10 @@ class SATTask(Task):
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
         return POLICIES[protocol]
+
+    def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
+        """One wrong step for the noisy scripted backend (see `corrupt.py`)."""
+        return corrupt_step(prompt, response, rng)
 
     def trace_columns(self, calls: list[Any]) -> dict[str, Any]:
         """`search_nodes` / `preempted_nodes` of the sample's DPLL tree (see `stats.py`)."""

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mplm_bench.strategies.pacore_prompt import is_synthesis
 from mplm_bench.tasks.sudoku.formats import (
     CLUE_RE,
     FROM_RE,
@@ -26,6 +27,7 @@ from mplm_bench.tasks.sudoku.formats import (
 )
 from mplm_bench.tasks.sudoku.geometry import box_index, neighbor_ids_text
 from mplm_bench.tasks.sudoku.serial import serial_response
+from mplm_bench.tasks.sudoku.synthesis import synthesis_policy
 
 WORKER_PREFIX = "Your id is:"  # PROTOCOLS.md §1: a spawned thread's prompt starts `Your id is: W.`
 _WORKER_ID = re.compile(r"Your id is:\s*(\d+)")
@@ -112,7 +114,10 @@ def _unknown(prompt: str) -> ValueError:
 
 # -- serial -------------------------------------------------------------------------------------
 def serial_policy(prompt: str) -> str:
-    """One master step: the whole elimination trace and the final answer."""
+    """One master step: the whole elimination trace and the final answer; or, given a PaCoRe
+    synthesis prompt (whose original problem is this serial prompt), the synthesizer's answer."""
+    if is_synthesis(prompt):
+        return synthesis_policy(prompt)
     if not prompt.startswith(PROMPT_PREFIX):
         raise _unknown(prompt)
     return serial_response(_givens(prompt).grid())

@@ -18,6 +18,7 @@ from mplm_bench.tasks.base import (
     TaskError,
     TaskOptions,
 )
+from mplm_bench.tasks.sudoku.corrupt import corrupt_step
 from mplm_bench.tasks.sudoku.data import Record, load_source
 from mplm_bench.tasks.sudoku.formats import master_prompt, parse_grid, render_grid
 from mplm_bench.tasks.sudoku.generator import SIZES, make_puzzle
@@ -123,6 +124,10 @@ class SudokuTask(Task):
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
         return POLICIES[protocol]
+
+    def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
+        """One wrong step for the noisy scripted backend (see `corrupt.py`)."""
+        return corrupt_step(prompt, response, rng)
 
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
         return "sync"  # PROTOCOLS.md §2: MPLM Sudoku runs in synchronous rounds
