@@ -92,6 +92,140 @@ def model_prepare(
     print(path)
 
 
+_SWEEP = "Sweep"
+_SELECT = "Which samples"
+_FORMAT = "Output"
+_FMT_HELP = "rich (a terminal table), csv, markdown or json."
+
+
+def _analysis_errors() -> tuple[type[BaseException], ...]:
+    from mplm_bench.config import ConfigError
+    from mplm_bench.registry import UnknownName
+    from mplm_bench.tasks.base import TaskError
+
+    return (ConfigError, UnknownName, TaskError)
+
+
+def _where(pairs: list[str] | None) -> dict:
+    from mplm_bench.config import parse_kv
+
+    return parse_kv(pairs, "--where")
+
+
+def _check_format(fmt: str) -> None:
+    from mplm_bench.analysis.tables import FORMATS
+
+    if fmt not in FORMATS:
+        _fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep YAML (see configs/ and `mplm_bench/sweep.py`).", show_default=False)],
+    out: Annotated[Path | None, typer.Option(help="Output root instead of the config's `out`.", rich_help_panel=_SWEEP)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and what is on disk; run nothing.", rich_help_panel=_SWEEP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_SWEEP)] = False,
+) -> None:
+    """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
+    try:
+        from mplm_bench.sweep import load_sweep
+        from mplm_bench.sweep_run import run_sweep
+
+        code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run)
+    except _analysis_errors() as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted: finished samples are on disk; run the same command again to resume", 130)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    by: Annotated[list[str] | None, typer.Option("--by", help="Also split rows by this column (e.g. label).", rich_help_panel=_SELECT)] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value, e.g. -w strategy=mplm.", rich_help_panel=_SELECT)] = None,
+) -> None:
+    """Table per task/size/strategy: accuracy (Wilson 95% CI), tokens, critical path, context, calls, statuses."""
+    _check_format(fmt)
+    try:
+        from mplm_bench.analysis.report import report as body
+
+        text = body([str(p) for p in paths], fmt, by, _where(where))
+    except _analysis_errors() as e:
+        _fail(str(e))
+    if text is not None:
+        sys.stdout.write(text)
+
+
+@app.command()
+def plot(
+    paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute or timeline.", rich_help_panel=_FORMAT)],
+    out: Annotated[list[Path], typer.Option("--out", "-o", help="FILE.png|pdf|svg (repeat for several formats).", rich_help_panel=_FORMAT)],
+    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp.", rich_help_panel=_FORMAT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens).", rich_help_panel=_FORMAT)] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value.", rich_help_panel=_SELECT)] = None,
+    instance: Annotated[str | None, typer.Option(help="timeline: the instance id (default: the first).", rich_help_panel=_SELECT)] = None,
+    repeat: Annotated[int, typer.Option(help="timeline: the repeat.", rich_help_panel=_SELECT)] = 0,
+    max_lanes: Annotated[int, typer.Option(help="timeline: at most this many threads (in start order).", rich_help_panel=_FORMAT)] = 40,
+    width: Annotated[float, typer.Option(help="Figure width in inches (3.4: one paper column).", rich_help_panel=_FORMAT)] = 3.4,
+    title: Annotated[str | None, typer.Option(help="Figure title (default: none for scaling / accuracy-compute).", rich_help_panel=_FORMAT)] = None,
+) -> None:
+    """Paper-ready figures from Parquet: scaling (log-log with fitted exponents), accuracy-compute, timeline."""
+    try:
+        from mplm_bench.analysis.plots import plot as body
+
+        written = body([str(p) for p in paths], kind, out, x=x, metrics=metric, where=_where(where),
+                       instance=instance, repeat=repeat, max_lanes=max_lanes, width=width, title=title)
+    except _analysis_errors() as e:
+        _fail(str(e))
+    for path in written:
+        print(path)
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Baseline run folder.", show_default=False)],
+    b: Annotated[Path, typer.Argument(help="Run folder compared against A (same instances).", show_default=False)],
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens).", rich_help_panel=_SELECT)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is worse than A beyond the tolerance (the whole 95% interval past it).", rich_help_panel=_FORMAT)] = False,
+    tol_accuracy: Annotated[float, typer.Option(help="Tolerated accuracy drop, absolute (0.02 = 2 points).", rich_help_panel=_FORMAT)] = 0.0,
+    tol_cost: Annotated[float, typer.Option(help="Tolerated relative cost increase (0.05 = 5%).", rich_help_panel=_FORMAT)] = 0.05,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.", rich_help_panel=_FORMAT)] = 10_000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", rich_help_panel=_FORMAT)] = 0,
+) -> None:
+    """Paired per-instance comparison of two runs with bootstrap 95% intervals of B − A."""
+    _check_format(fmt)
+    try:
+        from mplm_bench.analysis.compare import compare as body
+
+        code = body(a, b, metric, fmt, fail_if_worse, tol_accuracy, tol_cost, resamples, seed)
+    except _analysis_errors() as e:
+        _fail(str(e))
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
+    spec: Annotated[Path | None, typer.Option(help="Thresholds YAML (format: `mplm_bench/analysis/check.py`).", rich_help_panel=_SELECT)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    show_all: Annotated[bool, typer.Option("--all", help="List passing checks too.", rich_help_panel=_FORMAT)] = False,
+    suggest: Annotated[float | None, typer.Option(help="Print a spec from the measured values with this margin (0.05: max = measured × 1.05) instead of checking.", rich_help_panel=_FORMAT)] = None,
+) -> None:
+    """Assert thresholds on runs' metrics: exit 1 and a table of violations when one fails."""
+    _check_format(fmt)
+    try:
+        from mplm_bench.analysis.check import check as body
+
+        code = body([str(p) for p in paths], spec, fmt, show_all, suggest)
+    except _analysis_errors() as e:
+        _fail(str(e))
+    raise typer.Exit(code)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,124 @@
+"""Find runs under paths and load their samples (with settings from the manifest) and calls.
+
+A run is any folder with a `manifest.json`. Each samples row gains the run's settings as
+columns: the task options (`p`, `hard`, `vars`, ...), the strategy options, the sampling
+parameters (`temperature`, `top_p`, `max_tokens`, `sampling_seed`), the instance `seed` and
+`data`, plus `run_dir`. A setting never overwrites a column the run wrote itself (`size`,
+`scheduler`). The names of the setting columns are kept in `df.attrs["settings"]`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mplm_bench.config import ConfigError
+
+# the calls columns a figure needs; the response and prompt texts are left on disk
+CALL_TIMING_COLUMNS = ["instance_id", "repeat", "call", "thread_id", "parent_id", "step", "round",
+                       "prompt_tokens", "completion_tokens", "finish_reason", "status",
+                       "start_wall", "end_wall", "start_v", "end_v", "cp_start", "cp_end",
+                       "directives", "consumed_from"]
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.dir.name)
+
+
+def find_runs(paths: list[Path] | list[str]) -> list[Run]:
+    """Every run at or under the given paths (a run folder, or a root holding runs)."""
+    runs: dict[Path, Run] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file or folder")
+        found = [path / "manifest.json"] if (path / "manifest.json").is_file() \
+            else sorted(path.rglob("manifest.json"))
+        if not found:
+            raise ConfigError(f"{path}: no runs here (a run is a folder with a manifest.json)")
+        for m in found:
+            try:
+                manifest = json.loads(m.read_text())
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"{m}: unreadable manifest ({e})") from None
+            runs.setdefault(m.parent.resolve(), Run(m.parent, manifest))
+    return list(runs.values())
+
+
+def settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run-level settings that become sample columns (see the module docstring)."""
+    config = manifest.get("config", {})
+    sampling = dict(manifest.get("sampling", {}))
+    out: dict[str, Any] = {"seed": config.get("seed"), "data": config.get("data")}
+    out.update(manifest.get("task_options") or config.get("task_options") or {})
+    out.update(manifest.get("strategy_options") or config.get("strategy_options") or {})
+    if "seed" in sampling:
+        sampling["sampling_seed"] = sampling.pop("seed")
+    out.update(sampling)
+    return {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
+            for k, v in out.items()}
+
+
+def load_samples(paths: list[Path] | list[str] | list[Run]) -> pd.DataFrame:
+    """All samples of all runs at or under `paths`, one row each, with setting columns."""
+    runs = [p for p in paths if isinstance(p, Run)] or find_runs(paths)  # type: ignore[arg-type]
+    frames, settings = [], []
+    for run in runs:
+        if not any((run.dir / "samples").glob("*.parquet")):
+            continue  # a run that was started but wrote nothing yet
+        df = pd.read_parquet(run.dir / "samples")
+        for key, value in settings_of(run.manifest).items():
+            if key not in df.columns:
+                df[key] = value
+                if key not in settings:
+                    settings.append(key)
+        df["run_dir"] = str(run.dir)
+        frames.append(df)
+    if not frames:
+        raise ConfigError("no samples on disk under " + ", ".join(str(r.dir) for r in runs))
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    df.attrs["settings"] = settings
+    return df
+
+
+def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int | None = None,
+               columns: list[str] | None = CALL_TIMING_COLUMNS) -> pd.DataFrame:
+    """The calls of one run, optionally of one sample only (read with a Parquet filter)."""
+    filters = []
+    if instance_id is not None:
+        filters.append(("instance_id", "==", instance_id))
+    if repeat is not None:
+        filters.append(("repeat", "==", repeat))
+    calls_dir = Path(run_dir) / "calls"
+    if not any(calls_dir.glob("*.parquet")):
+        raise ConfigError(f"{run_dir}: no calls on disk")
+    return pd.read_parquet(calls_dir, columns=columns, filters=filters or None)
+
+
+def select(df: pd.DataFrame, where: dict[str, Any] | None) -> pd.DataFrame:
+    """Rows whose columns equal the given values (a list: any of them; None: missing)."""
+    if not where:
+        return df
+    mask = pd.Series(True, index=df.index)
+    for key, value in where.items():
+        if key not in df.columns:
+            raise ConfigError(f"where: unknown column {key!r} (columns: {', '.join(map(str, df.columns))})")
+        col = df[key]
+        values = value if isinstance(value, list) else [value]
+        hit = pd.Series(False, index=df.index)
+        for v in values:
+            hit |= col.isna() if v is None else (col == v)
+        mask &= hit
+    out = df[mask]
+    out.attrs = dict(df.attrs)
+    return out

@@ -1,0 +1,98 @@
+"""`mplm-bench report`: one row per task/size/strategy (and any setting that varies).
+
+Accuracy is the share of `correct` samples with a Wilson score 95% interval. Every other number
+is a per-sample mean, except `gen_tokens_median`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mplm_bench.analysis.load import load_samples, select
+from mplm_bench.analysis.stats import wilson
+
+BASE_KEYS = ["task", "size", "strategy"]
+# run-level columns that split groups when they vary among the loaded runs
+RUN_LEVEL = ["backend", "model", "scheduler"]
+MEAN_COLUMNS = {
+    "gen_tokens_mean": "gen_tokens",
+    "critical_path_tokens_mean": "critical_path_tokens",
+    "peak_context_tokens_mean": "peak_context_tokens",
+    "n_calls_mean": "n_calls",
+    "n_messages_mean": "n_messages",
+    "n_preempted_mean": "n_preempted",
+    "rounds_mean": "rounds",
+    "wall_s_mean": "wall_s",
+}
+
+
+def group_keys(df: pd.DataFrame, by: list[str] | None = None) -> list[str]:
+    """task, size, strategy; then every setting that varies and that those keys don't fix
+    (the instance `seed` pools: other seeds are other instances); then `by`."""
+    keys = list(BASE_KEYS)
+    candidates = RUN_LEVEL + [c for c in df.attrs.get("settings", []) if c != "seed"]
+    for col in candidates:
+        if col in keys or col not in df.columns or df[col].nunique(dropna=False) <= 1:
+            continue
+        if (df.groupby(keys, dropna=False)[col].nunique(dropna=False) <= 1).all():
+            continue  # determined by the keys so far (e.g. sat's `vars` by `size`)
+        keys.append(col)
+    for col in by or []:
+        if col not in df.columns:
+            from mplm_bench.config import ConfigError
+
+            raise ConfigError(f"--by: unknown column {col!r}")
+        if col not in keys:
+            keys.append(col)
+    return keys
+
+
+def status_counts(statuses: pd.Series) -> dict[str, int]:
+    counts = statuses.value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def summarize_group(g: pd.DataFrame) -> dict[str, Any]:
+    n = len(g)
+    k = int(g["correct"].sum())
+    lo, hi = wilson(k, n)
+    row: dict[str, Any] = {"n": n, "accuracy": k / n, "accuracy_lo": lo, "accuracy_hi": hi,
+                           "gen_tokens_median": float(g["gen_tokens"].median())}
+    for name, col in MEAN_COLUMNS.items():
+        row[name] = float(g[col].mean())
+    row["statuses"] = status_counts(g["status"])
+    return row
+
+
+def summarize(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """The report table as a DataFrame (numbers unrounded; `statuses` a dict per row)."""
+    keys = group_keys(df, by)
+    rows = []
+    for values, g in df.groupby(keys, dropna=False, sort=True):
+        rows.append(dict(zip(keys, values, strict=True)) | summarize_group(g))
+    out = pd.DataFrame(rows)
+    cols = keys + ["n", "accuracy", "accuracy_lo", "accuracy_hi", "gen_tokens_mean",
+                   "gen_tokens_median"] + [c for c in MEAN_COLUMNS if c != "gen_tokens_mean"] + ["statuses"]
+    out = out[cols]
+    out.attrs["keys"] = keys
+    return out
+
+
+def report(paths: list[str], fmt: str, by: list[str] | None, where: dict[str, Any]) -> str | None:
+    """The body of `mplm-bench report`: text for csv/markdown/json, None when printed (rich)."""
+    from mplm_bench.analysis import tables
+
+    df = select(load_samples(paths), where)
+    if df.empty:
+        from mplm_bench.config import ConfigError
+
+        raise ConfigError("no samples match --where")
+    summary = summarize(df, by)
+    if fmt == "rich":
+        tables.print_rich(tables.report_view(summary), title=f"{len(df)} samples from "
+                          f"{df['run_dir'].nunique()} run(s)",
+                          caption="accuracy: Wilson 95% interval; other numbers: means per sample")
+        return None
+    return tables.render(summary, fmt, view=tables.report_view(summary))

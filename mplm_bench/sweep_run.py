@@ -1,0 +1,133 @@
+"""The body of `mplm-bench sweep`: plan every cell, run what is missing, one progress display.
+
+Cells run one after another through `plan` / `execute`, each into OUT/<run id>/ like
+`mplm-bench run`, so a sweep resumes exactly as a run does: cells whose samples are all on
+disk are skipped, and a half-done cell runs only its missing samples. One backend is kept per
+(backend, options) and reused by the following cells while that key stays the same; a backend
+that writes with the task's reference policy (`scripted`, or `-M replay=...`) holds that policy,
+so it is shared only by cells that differ in nothing but the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mplm_bench.backends.base import Backend, BackendError
+from mplm_bench.config import ConfigError
+from mplm_bench.registry import UnknownName
+from mplm_bench.runner import Plan, build_backend, execute, plan
+from mplm_bench.sweep import SweepConfig, cell_label, expand
+from mplm_bench.tasks.base import TaskError
+
+
+def plan_cells(sweep: SweepConfig, out: Path | None = None) -> list[Plan]:
+    plans = []
+    for cfg in expand(sweep, out):
+        try:
+            plans.append(plan(cfg))
+        except (ConfigError, UnknownName, TaskError) as e:
+            raise ConfigError(f"cell {cell_label(cfg)}: {e}") from None
+    return plans
+
+
+def backend_key(p: Plan) -> str:
+    key: dict[str, Any] = {"backend": p.cfg.backend, "options": p.backend_options}
+    if p.cfg.backend == "scripted" or p.backend_options.get("replay"):
+        key["cell"] = p.cfg.identity() | {"seed": None}
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
+              dry_run: bool = False) -> int:
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a CI log: one line per cell, not wrapped at 80 columns
+        console = Console(stderr=True, width=200)
+    plans = plan_cells(sweep, out)
+    total = sum(len(p.instances) * p.cfg.repeats for p in plans)
+    todo = sum(len(p.todo) for p in plans)
+    root = out or sweep.out
+    console.print(f"sweep: {len(plans)} cells, {total} samples ({total - todo} on disk, {todo} to run)"
+                  f" → {root}")
+    if dry_run:
+        print_cells(plans)
+        return 0
+    if todo:
+        asyncio.run(_run_cells(plans, todo, console, quiet))
+    from mplm_bench.analysis import tables
+    from mplm_bench.analysis.load import find_runs, load_samples
+    from mplm_bench.analysis.report import summarize
+
+    summary = summarize(load_samples(find_runs([p.store.dir for p in plans])))
+    tables.print_rich(tables.report_view(summary), title=f"sweep: {root}",
+                      caption="accuracy: Wilson 95% interval; other numbers: means per sample")
+    return 0
+
+
+async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool) -> None:
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
+                        disable=quiet)
+    overall = progress.add_task("[bold]sweep", total=todo, note="")
+    current = progress.add_task("", total=1, note="", visible=False)
+    backends: dict[str, Backend] = {}
+    try:
+        with progress:
+            for i, p in enumerate(plans, 1):
+                label = f"[{i}/{len(plans)}] {cell_label(p.cfg)}"
+                if not p.todo:
+                    progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
+                    continue
+                backend = await _backend_for(p, backends, label)
+                progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
+                counts = {"done": 0, "correct": 0}
+
+                def on_sample(row: dict[str, Any], counts: dict[str, int] = counts) -> None:
+                    counts["done"] += 1
+                    counts["correct"] += bool(row["correct"])
+                    acc = f"acc {counts['correct'] / counts['done']:.0%}"
+                    progress.update(current, advance=1, note=acc)
+                    progress.update(overall, advance=1)
+
+                t0 = time.perf_counter()
+                await execute(p, backend, on_sample)
+                progress.console.print(f"[green]done[/] {label}: {counts['done']} samples, "
+                                       f"acc {counts['correct'] / max(counts['done'], 1):.0%}, "
+                                       f"{time.perf_counter() - t0:.1f} s → {p.store.dir.name}")
+    finally:
+        for b in backends.values():
+            await b.aclose()
+
+
+async def _backend_for(p: Plan, backends: dict[str, Backend], label: str) -> Backend:
+    key = backend_key(p)
+    if key in backends:
+        return backends[key]
+    for old in backends.values():  # one engine in memory at a time
+        await old.aclose()
+    backends.clear()
+    try:
+        backends[key] = build_backend(p)
+    except BackendError as e:
+        raise ConfigError(f"cell {label}: {e}") from None
+    return backends[key]
+
+
+def print_cells(plans: list[Plan]) -> None:
+    table = Table(title="cells", title_justify="left")
+    for col in ("#", "cell", "backend", "run id", "on disk"):
+        table.add_column(col, justify="right" if col in ("#", "on disk") else "left")
+    for i, p in enumerate(plans, 1):
+        n = len(p.instances) * p.cfg.repeats
+        table.add_row(str(i), cell_label(p.cfg), p.cfg.backend, p.cfg.run_id(), f"{n - len(p.todo)}/{n}")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
