@@ -38,6 +38,16 @@ def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's contents; an unreadable or invalid file is one ConfigError line."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

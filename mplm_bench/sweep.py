@@ -29,10 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mplm_bench.config import ConfigError, RunConfig
+from mplm_bench.config import ConfigError, RunConfig, read_yaml
 
 
 class _Spec(BaseModel):
@@ -98,12 +97,7 @@ class SweepConfig(BaseModel):
 
 def load_sweep(path: Path) -> SweepConfig:
     """Read and validate a sweep file; any problem is one ConfigError line naming the field."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = read_yaml(path)
     try:
         return SweepConfig.model_validate(raw if raw is not None else {})
     except ValidationError as e:

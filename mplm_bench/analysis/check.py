@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
-from mplm_bench.config import ConfigError
+from mplm_bench.config import ConfigError, read_yaml
 
 AGGREGATES = ("mean", "median", "min", "max", "sum")
 COST_COLUMNS = ("gen_tokens", "critical_path_tokens", "peak_context_tokens")
@@ -75,12 +75,7 @@ class Rule(BaseModel):
 
 
 def load_spec(path: Path) -> list[tuple[Rule, dict[str, Bound | StatusBound]]]:
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}: expected a non-empty list of rules")
     rules = []
