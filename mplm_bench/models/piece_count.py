@@ -18,7 +18,10 @@ import regex
 
 # The GPT-2 pattern the ByteLevel pre-tokenizer applies (use_regex=True).
 _GPT2 = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
-_DIGIT = regex.compile(r"(\p{N})")  # Digits(individual_digits=True) isolates every numeric char
+# Digits(individual_digits=True) then ByteLevel, in one pass: every numeric character is its own
+# pre-token, and a digit ends a whitespace run as the end of a segment would (the lookahead).
+_DIGITS_GPT2 = regex.compile(
+    r"""\p{N}|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?[^\s\p{L}\p{N}]+|\s+(?![^\s\p{N}])|\s+""")
 
 
 def piece_counter(pre_tokenizer: dict[str, Any], specials: list[str],
@@ -27,7 +30,7 @@ def piece_counter(pre_tokenizer: dict[str, Any], specials: list[str],
     layout = _layout(pre_tokenizer)
     if layout is None:
         return None
-    digits_first = layout == "digits+bytelevel"
+    pattern = _DIGITS_GPT2 if layout == "digits+bytelevel" else _GPT2
     cache: dict[str, int] = {}
 
     def piece(p: str) -> int:
@@ -41,15 +44,7 @@ def piece_counter(pre_tokenizer: dict[str, Any], specials: list[str],
             return encode_count(text)
         if len(cache) > 1_000_000:  # bounded memory on adversarial text
             cache.clear()
-        if not digits_first:
-            return sum(map(piece, _GPT2.findall(text)))
-        total = 0
-        for i, seg in enumerate(_DIGIT.split(text)):
-            if i % 2:  # an isolated numeric character
-                total += piece(seg)
-            elif seg:
-                total += sum(map(piece, _GPT2.findall(seg)))
-        return total
+        return sum(map(piece, pattern.findall(text)))
 
     return count
 
