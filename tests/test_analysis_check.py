@@ -104,3 +104,17 @@ def test_bad_specs_exit_2(run, tmp_path, text, needle):
 def test_spec_is_required(run):
     r = invoke("check", str(run))
     assert r.returncode == 2 and "--spec" in r.stderr
+
+
+def test_suggest_with_settings_some_runs_lack(tmp_path):
+    """A setting only one strategy has (sc's k) is missing elsewhere: `where` matches it as null."""
+    synthetic_run(tmp_path, "sc-a", [{"strategy": "sc"}] * 2,
+                  {"run_id": "sc-a", "config": {"seed": 0}, "strategy_options": {"k": 4}})
+    synthetic_run(tmp_path, "sc-b", [{"strategy": "sc", "gen_tokens": 2000}] * 2,
+                  {"run_id": "sc-b", "config": {"seed": 0}, "strategy_options": {"k": 8}})
+    synthetic_run(tmp_path, "cot", [{"strategy": "cot"}] * 2)
+    r = invoke("check", str(tmp_path), "--suggest", "0")
+    assert "k: null" in r.stdout and "k: 4" in r.stdout and "4.0" not in r.stdout
+    s = spec(tmp_path, r.stdout)
+    r = invoke("check", str(tmp_path), "--spec", str(s), "--all")
+    assert r.returncode == 0 and "toy 4 sc 8" in r.stdout and "toy 4 cot" in r.stdout

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
+from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError, read_yaml
 
 AGGREGATES = ("mean", "median", "min", "max", "sum")
@@ -133,7 +134,7 @@ def evaluate(df: pd.DataFrame, rules: list[tuple[Rule, dict[str, Bound | StatusB
                          "bound_text": f"matches {rule.where}"})
             continue
         for values, g in sub.groupby(keys, dropna=False, sort=True):
-            group = " ".join(str(v) for v in values)
+            group = " ".join(key_text(v) for v in values if key_text(v) != "–")
             for metric, bound in bounds.items():
                 rows.append({"rule": name, "group": group, "metric": metric} | _judge(g, metric, bound))
     return pd.DataFrame(rows)
@@ -187,7 +188,11 @@ def _exact(v: float) -> str:
 
 
 def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
+    """numpy scalars to Python; a missing value to None (`where` then matches missing)."""
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and (math.isnan(v) or v.is_integer()):
+        return None if math.isnan(v) else int(v)  # 4.0 in a column with gaps was 4
+    return v
 
 
 def check(paths: list[str], spec: Path | None, fmt: str, show_all: bool, margin: float | None) -> int:

@@ -19,6 +19,7 @@ from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
 from mplm_bench.analysis.stats import PowerFit, fit_power_law, wilson
 from mplm_bench.analysis.style import axis_label, check_outputs, new_figure, save, strategy_style
+from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError
 
 KINDS = ("scaling", "accuracy-compute", "timeline")
@@ -67,7 +68,8 @@ def _series(df: pd.DataFrame, drop: list[str]) -> tuple[list[str], dict[tuple, p
 
 def _line_label(keys: list[str], values: tuple) -> tuple[str, str, str]:
     label, colour, marker = strategy_style(str(values[0]))
-    extra = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
+    extra = ", ".join(f"{k}={key_text(v)}" for k, v in zip(keys[1:], values[1:], strict=True)
+                      if key_text(v) != "–")
     return (f"{label} ({extra})" if extra else label), colour, marker
 
 
@@ -137,15 +139,16 @@ def accuracy_compute_figure(df: pd.DataFrame, x: str, width: float, title: str |
             lo, hi = wilson(int(g["correct"].sum()), len(g))
             rows.append(setting | {"x": g[x].mean(), "acc": g["correct"].mean(), "lo": lo, "hi": hi})
         points = pd.DataFrame(rows)
-        # label points only with the settings that vary within this panel (e.g. the size)
-        varying = [k for k in keys if k not in ("task", "strategy") and points[k].nunique() > 1]
         for j, (strategy, p) in enumerate(points.groupby("strategy", sort=True)):
             p = p.sort_values("x")
             label, colour, marker = strategy_style(str(strategy))
             ax.errorbar(p["x"], p["acc"], yerr=[p["acc"] - p["lo"], p["hi"] - p["acc"]], color=colour,
                         marker=marker, capsize=2, elinewidth=0.6, label=label)
+            # label the points of a line with what tells them apart (e.g. the size, or k=8)
+            varying = [k for k in keys if k not in ("task", "strategy") and p[k].nunique() > 1]
             for r in p.to_dict("records") if varying else []:
-                note = ", ".join(str(r[k]) if len(varying) == 1 else f"{k}={r[k]}" for k in varying)
+                note = ", ".join(key_text(r[k]) if k == "size" else f"{k}={key_text(r[k])}"
+                                 for k in varying if key_text(r[k]) != "–")
                 ax.annotate(note, (r["x"], r["acc"]), xytext=(2, -9 - 7 * j), textcoords="offset points",
                             fontsize=5.5, color=colour)
         ax.set_xscale("log")

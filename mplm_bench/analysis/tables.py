@@ -30,6 +30,15 @@ def num(x: Any, digits: int | None = None) -> str:
     return f"{x:,.1f}" if abs(x) >= 10 else f"{x:,.2f}"
 
 
+def key_text(v: Any) -> str:
+    """A grouping value as a reader wants it: missing -> '–', 4.0 -> '4'."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def pct(p: float, lo: float | None = None, hi: float | None = None) -> str:
     if p is None or math.isnan(p):
         return "–"
@@ -48,8 +57,7 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
     keys = summary.attrs.get("keys", ["task", "size", "strategy"])
     rows = []
     for r in summary.to_dict("records"):
-        row = {k: ("–" if r[k] is None or (isinstance(r[k], float) and math.isnan(r[k])) else str(r[k]))
-               for k in keys}
+        row = {k: key_text(r[k]) for k in keys}
         row |= {
             "n": str(r["n"]),
             "accuracy [95% CI]": pct(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]),
