@@ -14,7 +14,6 @@ cell but (3,3) is a single from the givens; (3,3) sees {3,4} and needs (3,2)=2 f
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -262,13 +261,11 @@ def test_protocols_solve_generated_puzzles(policy, size: int, seed: int) -> None
     assert task.score(inst, answer).correct
 
 
-def test_mplm_25x25_is_fast() -> None:
+def test_mplm_25x25_solves() -> None:
+    # speed is measured in benchmarks/runtime.py, never asserted in tests
     puz = generate(25, 0)
-    t0 = time.perf_counter()
-    answer, steps = run(mplm_policy, master_prompt(puz.puzzle))
-    elapsed = time.perf_counter() - t0
+    answer, _ = run(mplm_policy, master_prompt(puz.puzzle))
     assert "<stop>\n" + answer + "\n</stop>" == final_answer(puz.solution)
-    assert elapsed < 10, f"{steps} steps took {elapsed:.1f}s"  # generous: CI machines vary
 
 
 @pytest.mark.parametrize("size", [4, 9, 16, 25])
