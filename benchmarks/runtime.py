@@ -1,11 +1,18 @@
 """Runtime cost of the harness itself, measured side by side in one run.
 
-Runs scripted Sudoku samples and splits the wall time into what the reference policy took, what
-token counting took, and what is left: the runtime's own overhead (parsing directives, routing
-messages, scheduling, accounting). Targets (issue 2): <= 2 s per 25x25 MPLM sample and
-<= 0.1 ms runtime overhead per step.
+Each scripted Sudoku sample runs twice through the same strategy and scheduler:
 
-    python benchmarks/runtime.py [--size 25] [--n 3]
+1. with the scripted backend (reference policy + real tokenizer): the end-to-end cost per sample;
+2. with a backend that answers every request from the completions recorded in (1): no policy and
+   no token counting, so what remains is the runtime's own work per step (parsing directives,
+   routing messages, waking threads, scheduling, accounting).
+
+The policy's share is timed separately over the recorded prompts; token counting is the rest.
+Nothing wraps the hot calls in timers (at ~100k calls per sample the timers would be a third of
+what they measure). Targets (issue 2): <= 2 s per 25x25 MPLM sample and <= 0.1 ms runtime
+overhead per step.
+
+    python benchmarks/runtime.py [--size 25] [--n 3] [--strategies mplm,fj,cot]
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from typing import Any
 
-from mplm_bench.backends.base import Sampling
+from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks
 from mplm_bench.runtime.caps import Caps
@@ -22,40 +30,74 @@ from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import RunContext
 
 
-class Timed:
-    """Wraps a callable and accumulates the seconds spent in it."""
+class Recording:
+    """Wraps the scripted backend and keeps every completion and prompt by request id."""
 
-    def __init__(self, fn):
-        self.fn, self.seconds = fn, 0.0
+    name, virtual_time = "recording", True
 
-    def __call__(self, *a):
-        t = time.perf_counter()
-        try:
-            return self.fn(*a)
-        finally:
-            self.seconds += time.perf_counter() - t
+    def __init__(self, inner: ScriptedBackend) -> None:
+        self.inner = inner
+        self.completions: dict[str, Completion] = {}
+        self.prompts: list[str] = []
+
+    async def generate(self, request: Request) -> Completion:
+        c = await self.inner.generate(request)
+        self.completions[request.request_id] = c
+        self.prompts.append(request.prompt)
+        return c
+
+    async def abort(self, request_id: str) -> None: ...
+    def describe(self) -> dict[str, Any]: return {}
+    async def aclose(self) -> None: ...
+
+
+class Table:
+    """Answers from a recording: the runtime alone."""
+
+    name, virtual_time = "table", True
+
+    def __init__(self, completions: dict[str, Completion]) -> None:
+        self.completions = completions
+
+    async def generate(self, request: Request) -> Completion:
+        return self.completions[request.request_id]
+
+    async def abort(self, request_id: str) -> None: ...
+    def describe(self) -> dict[str, Any]: return {}
+    async def aclose(self) -> None: ...
 
 
 def measure(size: int, strategy_name: str, n: int) -> dict:
     task_cls = tasks.get("sudoku")
     task = task_cls(task_cls.Options(size=size))
     strategy = strategies.get(strategy_name)()
-    policy = Timed(task.policy(strategy.protocol))
-    backend = ScriptedBackend(policy)
-    backend.counter.count = count = Timed(backend.counter.count)  # type: ignore[method-assign]
-    ctx = RunContext(backend, Caps(), Sampling(max_tokens=1_000_000), LatencyModel())
+    policy = task.policy(strategy.protocol)
     instances = task.generate(n, seed=0)
-    t0 = time.perf_counter()
+    sampling, caps, latency = Sampling(max_tokens=1_000_000), Caps(), LatencyModel()
+    scripted = ScriptedBackend(policy)
+    total = runtime = policy_s = 0.0
     steps = correct = 0
     for inst in instances:
-        result = asyncio.run(strategy.run_sample(task, inst, f"bench/{inst.id}", ctx))
+        key = f"bench/{inst.id}"
+        rec = Recording(ScriptedBackend(policy, counter=scripted.counter))  # a warm tokenizer
+        t = time.perf_counter()
+        result = asyncio.run(strategy.run_sample(task, inst, key, RunContext(rec, caps, sampling, latency)))
+        total += time.perf_counter() - t
         steps += result.world.metrics.n_calls
         correct += result.score.correct
-    total = time.perf_counter() - t0
-    runtime = total - policy.seconds - count.seconds
+        table = Table(rec.completions)
+        t = time.perf_counter()
+        again = asyncio.run(strategy.run_sample(task, inst, key, RunContext(table, caps, sampling, latency)))
+        runtime += time.perf_counter() - t
+        assert again.world.metrics.n_calls == result.world.metrics.n_calls
+        t = time.perf_counter()
+        for prompt in rec.prompts:
+            policy(prompt)
+        policy_s += time.perf_counter() - t
     return {
         "size": size, "strategy": strategy_name, "n": n, "correct": correct, "steps": steps,
-        "s_per_sample": total / n, "policy_s": policy.seconds / n, "count_s": count.seconds / n,
+        "s_per_sample": total / n, "policy_s": policy_s / n,
+        "count_s": max(0.0, total - runtime - policy_s) / n,
         "runtime_ms_per_step": 1000 * runtime / max(steps, 1),
     }
 

@@ -64,8 +64,9 @@ class ScriptedBackend:
             counter = load_token_counter(self.options.tokenizer or self.options.model)
         self.counter = counter
         self._overhead: dict[str | None, int] = {}
-        # (sample, thread) -> prompt tokens of its previous step: an ideal prefix cache
-        self._last: OrderedDict[str, int] = OrderedDict()
+        # (sample, thread) -> (segments, prompt tokens) of its previous step: for counting only
+        # what a resumed prompt grew by, and as an ideal prefix cache
+        self._last: OrderedDict[str, tuple[tuple[str, ...], int]] = OrderedDict()
         o = self.options
         self.noise: Noise | None = None
         if o.error_rate > 0:
@@ -89,23 +90,34 @@ class ScriptedBackend:
             "error_seed": self.options.error_seed,
         }
 
-    def prompt_tokens(self, request: Request) -> int:
+    def prompt_tokens(self, request: Request, previous: tuple[tuple[str, ...], int] | None = None) -> int:
+        """Template overhead + the segments' counts. `previous` is the same thread's last
+        (segments, count): a resumed thread's segments extend it, so only the new ones are
+        counted (a 25x25 MPLM cell resumes ~25 times with ever more segments)."""
         if request.system not in self._overhead:
             self._overhead[request.system] = self.counter.overhead(request.system)
         count = self.counter.count
-        return self._overhead[request.system] + sum(count(s) for s in request.segments)
+        segments = request.segments
+        if previous is not None:
+            old, n_old = previous
+            k = len(old)
+            if len(segments) > k and segments[:k] == old:
+                return n_old + sum(count(s) for s in segments[k:])
+        return self._overhead[request.system] + sum(count(s) for s in segments)
 
     async def generate(self, request: Request) -> Completion:
-        n_prompt = self.prompt_tokens(request)
+        thread_key = request.request_id.rsplit("/", 1)[0] + "/" + request.thread_id
+        previous = self._last.pop(thread_key, None)
+        n_prompt = self.prompt_tokens(request, previous)
+        # an ideal prefix cache: the thread's previous prompt is cached when this one extends it
+        cached = previous[1] if previous is not None else 0
+        self._last[thread_key] = (request.segments, n_prompt)
+        if len(self._last) > 200_000:
+            self._last.popitem(last=False)
         limit = self.options.max_model_len
         if limit is not None and n_prompt > limit:
             return Completion("", n_prompt, 0, "prompt_too_long",
                               error=f"prompt of {n_prompt} tokens exceeds max_model_len={limit}")
-        thread_key = request.request_id.rsplit("/", 1)[0] + "/" + request.thread_id
-        cached = self._last.pop(thread_key, 0)
-        self._last[thread_key] = n_prompt
-        if len(self._last) > 200_000:
-            self._last.popitem(last=False)
         text = self._respond(request.prompt)
         n_out = self.counter.count(text)
         if self.noise is not None and (wrong := self.noise.apply(request, text, n_prompt, n_out)) is not None:

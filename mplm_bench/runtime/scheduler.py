@@ -86,7 +86,12 @@ class Scheduler:
             if not tickets:
                 world.deadlock()
                 return
-            comps = await asyncio.gather(*(_call(self.backend, tk) for tk in tickets))
+            if self.backend.virtual_time:
+                # an instant backend never suspends: awaiting each call in turn gives the same
+                # results as gather without one asyncio task per step (a third of the runtime)
+                comps = [await _call(self.backend, tk) for tk in tickets]
+            else:
+                comps = await asyncio.gather(*(_call(self.backend, tk) for tk in tickets))
             end_wall = time.time()
             durations = [self.latency.duration(c) for c in comps]
             for tk, c, d in zip(tickets, comps, durations, strict=True):
