@@ -1,44 +1,26 @@
 """Schedulers: synchronous rounds and asynchronous event-driven, over one World.
 
 Two clocks, one set of rules (DESIGN.md, 'Time'). With a virtual-time backend (scripted) a step
-that starts at t ends at t + its latency-model duration, and completions are processed in
-(end time, thread id) order, so async runs and their preemptions repeat bit for bit. With an
-engine, completions are processed in the order the engine finishes them.
+that starts at t ends at t + its latency-model duration (with an engine profile: when the batch
+clock of runtime/latency.py says, steps in flight together sharing decode iterations), and
+completions are processed in (end time, thread id) order, so async runs and their preemptions
+repeat bit for bit. With an engine, completions are processed in the order the engine finishes
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Literal
 
 from mplm_bench.backends.base import Backend, Completion
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
 from mplm_bench.runtime.protocol import thread_sort_key
 from mplm_bench.runtime.world import Ticket, World
 
 SchedulerKind = Literal["sync", "async"]
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyModel:
-    """Virtual step duration. Defaults make virtual time equal generated-token time."""
-
-    decode_per_token: float = 1.0
-    prefill_per_token: float = 0.0
-    per_request: float = 0.0
-
-    def duration(self, c: Completion) -> float:
-        uncached = max(0, c.prompt_tokens - c.cached_prompt_tokens)
-        return self.per_request + uncached * self.prefill_per_token + c.completion_tokens * self.decode_per_token
-
-    def tokens_by(self, elapsed: float, c: Completion) -> int:
-        """Tokens a step had generated `elapsed` after it started (for preempted steps)."""
-        decode_time = elapsed - self.per_request - max(0, c.prompt_tokens - c.cached_prompt_tokens) * self.prefill_per_token
-        if decode_time <= 0 or self.decode_per_token <= 0:
-            return 0
-        return min(c.completion_tokens, int(decode_time / self.decode_per_token))
 
 
 async def _call(backend: Backend, ticket: Ticket) -> Completion:
@@ -56,6 +38,8 @@ class Scheduler:
         self.backend = backend
         self.latency = latency or LatencyModel()
         self.now_v = 0.0
+        # with an engine profile, virtual time is seconds and in-flight steps share the batch
+        self.clock = self.latency.clock() if backend.virtual_time else None
 
     async def run(self, world: World, kind: SchedulerKind) -> World:
         t0 = time.perf_counter()
@@ -93,11 +77,20 @@ class Scheduler:
             else:
                 comps = await asyncio.gather(*(_call(self.backend, tk) for tk in tickets))
             end_wall = time.time()
-            durations = [self.latency.duration(c) for c in comps]
-            for tk, c, d in zip(tickets, comps, durations, strict=True):
-                world.complete(tk, c, self.now_v + d, end_wall, wake=False)
+            ends = self._round_ends(tickets, comps)
+            for tk, c, e in zip(tickets, comps, ends, strict=True):
+                world.complete(tk, c, e, end_wall, wake=False)
             world.wake()  # messages are delivered at the barrier, after every step of the round
-            self.now_v += max(durations)
+            self.now_v = max(ends)
+
+    def _round_ends(self, tickets: list[Ticket], comps: list[Completion]) -> list[float]:
+        """Virtual end of each step of a round that starts now (all together)."""
+        if self.clock is None:
+            return [self.now_v + self.latency.duration(c) for c in comps]
+        for tk, c in zip(tickets, comps, strict=True):
+            self.clock.add(tk.call, self.now_v, c)
+        ends = self.clock.run()
+        return [ends[tk.call] for tk in tickets]
 
     async def _async(self, world: World) -> None:
         inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]] = {}
@@ -129,6 +122,8 @@ class Scheduler:
         if self.backend.virtual_time:
             # scripted steps complete instantly in wall time; the earliest in virtual time wins
             await asyncio.gather(*(task for _, task in inflight.values()))
+            if self.clock is not None:
+                return self._clock_next(inflight)
             ends = sorted(
                 (tk.record.start_v + self.latency.duration(task.result()), thread_sort_key(tk.thread_id), tk.call)
                 for tk, task in inflight.values()
@@ -138,6 +133,18 @@ class Scheduler:
         done, _ = await asyncio.wait([t for _, t in inflight.values()], return_when=asyncio.FIRST_COMPLETED)
         out = [(tk, task.result(), self.now_v) for tk, task in inflight.values() if task in done]
         out.sort(key=lambda x: thread_sort_key(x[0].thread_id))
+        return out
+
+    def _clock_next(self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]
+                    ) -> list[tuple[Ticket, Completion, float]]:
+        """The next completions on the batch clock (steps begun since the last call join it)."""
+        assert self.clock is not None
+        for call, (tk, task) in inflight.items():
+            if call not in self.clock:
+                self.clock.add(call, tk.record.start_v, task.result())
+        end, calls = self.clock.next_done()
+        out = [(inflight[c][0], inflight[c][1].result(), end) for c in calls]
+        out.sort(key=lambda x: (thread_sort_key(x[0].thread_id), x[0].call))
         return out
 
     async def _abort_stale(self, world: World, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]) -> None:
@@ -150,8 +157,10 @@ class Scheduler:
         """Abort an in-flight step and record what it had generated by then."""
         if self.backend.virtual_time:
             comp = await task
-            elapsed = self.now_v - tk.record.start_v
-            n = self.latency.tokens_by(elapsed, comp)
+            if self.clock is not None:  # a step not on the clock yet started just now
+                n = self.clock.remove(tk.call) if tk.call in self.clock else 0
+            else:
+                n = self.latency.tokens_by(self.now_v - tk.record.start_v, comp)
             # the virtual step is cut at the preemption time with the tokens it had produced
             comp = Completion("", comp.prompt_tokens, n, "abort", comp.cached_prompt_tokens)
             end_v = self.now_v
