@@ -55,9 +55,9 @@ def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
 
 def print_summary(run_dir: Any) -> None:
     """One row per (size, strategy): accuracy and the cost metrics a reader compares first."""
-    import pandas as pd
+    from mplm_bench.results.store import RunStore, read_parts
 
-    df = pd.read_parquet(run_dir / "samples")
+    df = read_parts(RunStore(run_dir).scan().samples)
     cols = {"size": "size", "strategy": "strategy", "n": "n", "acc": "accuracy",
             "gen": "gen tok", "cp": "crit path", "peak": "peak ctx", "calls": "calls",
             "msgs": "msgs", "pre": "preempt", "rounds": "rounds", "status": "statuses", "wall": "wall s"}

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mplm_bench.config import ConfigError
+from mplm_bench.results.store import RunStore, read_parts
 
 # the calls columns a figure needs; the response and prompt texts are left on disk
 CALL_TIMING_COLUMNS = ["instance_id", "repeat", "call", "thread_id", "parent_id", "step", "round",
@@ -74,9 +75,10 @@ def load_samples(paths: list[Path] | list[str] | list[Run]) -> pd.DataFrame:
     runs = [p for p in paths if isinstance(p, Run)] or find_runs(paths)  # type: ignore[arg-type]
     frames, settings = [], []
     for run in runs:
-        if not any((run.dir / "samples").glob("*.parquet")):
+        parts = RunStore(run.dir).scan().samples  # intact parts only: never a damaged one
+        if not parts:
             continue  # a run that was started but wrote nothing yet
-        df = pd.read_parquet(run.dir / "samples")
+        df = read_parts(parts)
         for key, value in settings_of(run.manifest).items():
             if key not in df.columns:
                 df[key] = value
@@ -99,10 +101,10 @@ def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int 
         filters.append(("instance_id", "==", instance_id))
     if repeat is not None:
         filters.append(("repeat", "==", repeat))
-    calls_dir = Path(run_dir) / "calls"
-    if not any(calls_dir.glob("*.parquet")):
+    parts = RunStore(Path(run_dir)).scan().calls  # of committed samples, intact only
+    if not parts:
         raise ConfigError(f"{run_dir}: no calls on disk")
-    return pd.read_parquet(calls_dir, columns=columns, filters=filters or None)
+    return read_parts(parts, columns=columns, filters=filters or None)
 
 
 def select(df: pd.DataFrame, where: dict[str, Any] | None) -> pd.DataFrame:
