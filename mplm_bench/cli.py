@@ -70,6 +70,56 @@ def run(
     raise typer.Exit(code)
 
 
+_ROWS = "Which rows"
+
+
+@app.command("export-sft")
+def export_sft(
+    task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
+    out: Annotated[Path, typer.Option(help="Folder for train/validation files and README.md (the dataset card).", rich_help_panel=_OUT)],
+    protocol: Annotated[list[str], typer.Option("--protocol", "-p", help="serial, fj, mplm or pacore (PaCoRe synthesis steps); repeat to mix.", rich_help_panel=_WHAT)],
+    task_opt: Annotated[list[str] | None, typer.Option("-T", help="Task option key=value, e.g. -T size=9.", rich_help_panel=_WHAT)] = None,
+    strategy_opt: Annotated[list[str] | None, typer.Option("-S", help="Strategy option or cap key=value, e.g. -S preset=medium.", rich_help_panel=_WHAT)] = None,
+    model_opt: Annotated[list[str] | None, typer.Option("-M", help="Scripted backend option key=value, e.g. -M tokenizer=PATH.", rich_help_panel=_WHAT)] = None,
+    n: Annotated[int, typer.Option("-n", help="Instances (generated from --seed, or the first n of --data).", rich_help_panel=_WHAT)] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for instances, the split and the row sampling.", rich_help_panel=_WHAT)] = 0,
+    data: Annotated[str | None, typer.Option(help="Local JSONL/Parquet file or Hugging Face dataset id.", rich_help_panel=_WHAT)] = None,
+    upsample_master: Annotated[int, typer.Option(help="Write every master step K times.", rich_help_panel=_ROWS)] = 1,
+    worker_fraction: Annotated[float, typer.Option(help="Keep this seeded fraction of each sample's worker steps.", rich_help_panel=_ROWS)] = 1.0,
+    drop_workers: Annotated[bool, typer.Option("--drop-workers", help="Master steps only.", rich_help_panel=_ROWS)] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="One instance per distinct problem, and no identical chat twice.", rich_help_panel=_ROWS)] = False,
+    val_fraction: Annotated[float, typer.Option(help="Share of problems in the validation split (whole problems, never both splits).", rich_help_panel=_ROWS)] = 0.05,
+    allow_noise: Annotated[bool, typer.Option("--allow-noise", help="Accept -M error_rate>0 (noisy traces, marked in the card).", rich_help_panel=_ROWS)] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, or jsonl for JSONL beside the Parquet files.", rich_help_panel=_OUT)] = "parquet",
+    layout: Annotated[str, typer.Option(help="messages, or prompt-completion (TRL then trains on the response only).", rich_help_panel=_OUT)] = "messages",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.", rich_help_panel=_OUT)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
+) -> None:
+    """Write SFT training data: every step of scripted reference samples as the exact chat `run` sends."""
+    from mplm_bench.config import ConfigError, parse_kv
+    from mplm_bench.registry import UnknownName
+    from mplm_bench.tasks.base import TaskError
+
+    if fmt not in ("parquet", "jsonl"):
+        _fail(f"--format {fmt!r}: parquet or jsonl")
+    try:
+        from mplm_bench.export.command import run_export
+
+        code = run_export(
+            quiet=quiet, task=task, protocols=protocol, task_options=parse_kv(task_opt, "-T"),
+            strategy_options=parse_kv(strategy_opt, "-S"), backend_options=parse_kv(model_opt, "-M"),
+            n=n, seed=seed, data=data, out=out, jsonl=fmt == "jsonl", layout=layout,
+            upsample_master=upsample_master, worker_fraction=worker_fraction,
+            drop_workers=drop_workers, dedupe=dedupe, val_fraction=val_fraction,
+            allow_noise=allow_noise, overwrite=overwrite,
+        )
+    except (ConfigError, UnknownName, TaskError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing was written", 130)
+    raise typer.Exit(code)
+
+
 @app.command("list")
 def list_() -> None:
     """Show tasks, strategies and backends, with their options."""

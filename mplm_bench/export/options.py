@@ -1,0 +1,47 @@
+"""What `mplm-bench export-sft` takes: which traces to write, how to select them, where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# `--protocol` name -> the strategy whose threads follow it. PaCoRe's synthesis steps run on the
+# task's serial prompt, through the pacore strategy (its later rounds send the synthesis template).
+PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore"}
+
+Layout = Literal["messages", "prompt-completion"]
+
+
+class ExportOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    protocols: list[str] = Field(min_length=1)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    n: int = Field(100, ge=1)
+    seed: int = 0
+    data: str | None = None
+    out: Path
+    jsonl: bool = False  # JSONL beside the Parquet files
+    layout: Layout = "messages"
+    upsample_master: int = Field(1, ge=1)  # each master step written this many times
+    worker_fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of worker steps kept per sample
+    drop_workers: bool = False
+    dedupe: bool = False  # one instance per distinct problem; no identical messages twice
+    val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    allow_noise: bool = False  # accept -M error_rate>0 (recorded loudly in the card)
+    overwrite: bool = False
+    command: str = ""  # as typed, for the dataset card
+
+
+def strategy_for(protocol: str) -> str:
+    from mplm_bench.config import ConfigError
+
+    try:
+        return PROTOCOL_STRATEGIES[protocol]
+    except KeyError:
+        raise ConfigError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOL_STRATEGIES)})") from None

@@ -1,0 +1,152 @@
+"""`export-sft`: scripted samples -> selected steps -> train/validation files and a dataset card.
+
+Validation happens before anything is written: names, options, the output folder, the noise
+setting. The files are written into a staged folder that replaces DIR at the end (writer.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mplm_bench.config import ConfigError
+from mplm_bench.export.options import ExportOptions
+from mplm_bench.export.select import Selector, digest, validation_groups
+from mplm_bench.export.steps import SampleSteps, Step, TraceSource
+from mplm_bench.export.writer import SplitWriter, StagedDir
+
+SPLITS = ("train", "validation")
+SampleFn = Callable[[str, SampleSteps], None]
+StartFn = Callable[[int], None]  # told how many samples will run
+
+
+@dataclass
+class ExportSummary:
+    """What was written, for the dataset card and the command's last lines."""
+
+    opts: ExportOptions
+    sources: list[dict[str, Any]]
+    rows: dict[str, int] = field(default_factory=dict)  # split -> rows written
+    files: list[str] = field(default_factory=list)
+    # (split, protocol, role) -> rows; split -> distinct instances
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    instances: Counter[str] = field(default_factory=Counter)
+    samples: Counter[str] = field(default_factory=Counter)  # sample status (and "incorrect")
+    dropped: Counter[str] = field(default_factory=Counter)  # why steps or instances were left out
+    prompt_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+    completion_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+    error_rate: float = 0.0
+    elapsed_s: float = 0.0
+
+
+def _row(src: TraceSource, sample: SampleSteps, s: Step, split: str, layout: str) -> dict[str, Any]:
+    chat = [
+        {"role": "system", "content": s.system},
+        {"role": "user", "content": s.prompt},
+        {"role": "assistant", "content": s.response},
+    ]
+    text = {"messages": chat} if layout == "messages" else {"prompt": chat[:2], "completion": chat[2:]}
+    return text | {
+        "task": src.cfg.task, "protocol": src.protocol, "strategy": src.cfg.strategy,
+        "instance_id": sample.instance.id, "thread_id": s.thread_id, "role": s.role,
+        "step": s.step, "depth": s.depth, "round": s.round, "size": sample.instance.size,
+        "split": split, "config_hash": src.config_hash, "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": s.completion_tokens, "correct": sample.correct,
+    }
+
+
+def _sources(opts: ExportOptions) -> tuple[list[TraceSource], float]:
+    sources = [TraceSource(p, opts) for p in dict.fromkeys(opts.protocols)]
+    rate = float(sources[0].plan.backend_options.get("error_rate") or 0.0)
+    if rate > 0 and not opts.allow_noise:
+        raise ConfigError(f"-M error_rate={rate:g} makes the scripted policy err on purpose; training "
+                          "data should be the exact reference traces (pass --allow-noise to export "
+                          "noisy ones anyway, marked as such in the dataset card)")
+    for src in sources:
+        src.backend()  # a bad tokenizer fails here, before anything is written
+    return sources, rate
+
+
+def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
+               on_start: StartFn | None = None) -> ExportSummary:
+    """Write DIR/{train,validation}.parquet (+ .jsonl) and DIR/README.md; raise ConfigError on bad
+    input with nothing written."""
+    from mplm_bench.export.card import write_card
+
+    started = time.perf_counter()
+    staged = StagedDir(opts.out, opts.overwrite)
+    staged.check()
+    sources, rate = _sources(opts)
+    first = sources[0]
+    instances = first.instances
+    # a problem is identified by the master's first prompt: what a model would see
+    groups = [digest(first.plan.task.prompt(i, first.plan.strategy.protocol)) for i in instances]
+    val = validation_groups(groups, opts.val_fraction, opts.seed)
+    todo, seen = [], set()
+    for idx, g in enumerate(groups):
+        if opts.dedupe and g in seen:
+            continue
+        seen.add(g)
+        todo.append(idx)
+    summary = ExportSummary(opts, [], error_rate=rate)
+    summary.dropped["duplicate instance"] = len(instances) - len(todo)
+
+    if on_start is not None:
+        on_start(len(todo) * len(sources))
+    folder = staged.create()
+    writers = {s: SplitWriter(folder, s, opts.layout, opts.jsonl) for s in SPLITS}
+    selector = Selector(opts)
+    try:
+        asyncio.run(_collect(sources, todo, groups, val, writers, selector, summary, on_sample))
+        summary.rows = {s: w.close() for s, w in writers.items()}
+        if not summary.rows["train"]:
+            raise ConfigError("nothing to export: no training rows are left (see the options "
+                              "that drop steps, and whether any sample ended ok)")
+        summary.files = [p.name for w in writers.values() if w.rows
+                         for p in (w.parquet_path, w.jsonl_path) if p is not None]
+        summary.dropped.update(selector.dropped)
+        summary.sources = [src.describe() for src in sources]
+        summary.elapsed_s = time.perf_counter() - started
+        write_card(folder / "README.md", summary)
+        staged.commit()
+    except BaseException:
+        for w in writers.values():
+            w.close()
+        staged.discard()
+        raise
+    return summary
+
+
+async def _collect(sources: list[TraceSource], todo: list[int], groups: list[bytes], val: set[bytes],
+                   writers: dict[str, SplitWriter], selector: Selector, summary: ExportSummary,
+                   on_sample: SampleFn | None) -> None:
+    opts = summary.opts
+    try:
+        for idx in todo:
+            split = "validation" if groups[idx] in val else "train"
+            summary.instances[split] += 1
+            for src in sources:
+                sample = await src.sample(src.instances[idx])
+                summary.samples[sample.status] += 1
+                summary.dropped["unfinished step"] += sample.unfinished
+                if sample.status == "ok" and not sample.correct:
+                    summary.samples["incorrect"] += 1
+                    if not opts.allow_noise:
+                        summary.dropped["incorrect sample"] += 1
+                        sample.steps = []
+                for step, copies in selector.select(src.protocol, sample.instance.id, sample.steps):
+                    row = _row(src, sample, step, split, opts.layout)
+                    for _ in range(copies):
+                        writers[split].add(row)
+                        summary.counts[split, src.protocol, step.role] += 1
+                        summary.prompt_tokens[split].append(step.prompt_tokens)
+                        summary.completion_tokens[split].append(step.completion_tokens)
+                if on_sample is not None:
+                    on_sample(src.protocol, sample)
+    finally:
+        for src in sources:
+            await src.aclose()
