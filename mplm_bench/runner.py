@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,13 +13,13 @@ from pydantic import ValidationError
 from mplm_bench import registry
 from mplm_bench.backends.base import Backend, Sampling
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
+from mplm_bench.executors.base import Executor, Outcome
 from mplm_bench.results.manifest import build_manifest
-from mplm_bench.results.rows import call_rows, sample_row
 from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
 from mplm_bench.results.store import RunStore, part_name
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
-from mplm_bench.strategies.base import RunContext, Strategy
+from mplm_bench.strategies.base import Strategy
 from mplm_bench.tasks.base import Instance, Task
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
@@ -63,6 +62,7 @@ def plan(cfg: RunConfig) -> Plan:
     strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"))
     if strategy.protocol not in task.protocols and strategy.protocol != "any":
         raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
+    strategy.check(task)
     m = dict(cfg.backend_options)
     sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
     latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
@@ -93,43 +93,52 @@ ProgressFn = Callable[[dict[str, Any]], None]
 
 
 async def execute(p: Plan, backend: Backend, on_sample: ProgressFn | None = None) -> dict[str, Any]:
-    """Run every sample not yet on disk; write each at once; return the final manifest."""
+    """Run every sample not yet on disk in this process, on `backend`; see `execute_with`."""
+    from mplm_bench.executors.local import LocalExecutor
+
+    return await execute_with(p, LocalExecutor(backend), on_sample)
+
+
+def model_label(cfg: RunConfig, described: dict[str, Any]) -> str:
+    """What the backend says it serves (recorded on every sample row)."""
+    return str(described.get("model") or cfg.model or "")
+
+
+async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None = None) -> dict[str, Any]:
+    """Run every sample not yet on disk through `executor`; write each at once; return the final
+    manifest. This driver is the only writer, whatever the executor (executors/base.py)."""
     cfg, store = p.cfg, p.store
     try:
         store.create()
     except OSError as e:
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
-    manifest = build_manifest(cfg, p, backend)
-    p.model_label = str(manifest["backend"].get("model") or cfg.model or "")
+    described = await executor.prepare(p)
+    manifest = build_manifest(cfg, p, described, executor.layout())
+    p.model_label = model_label(cfg, manifest["backend"])
     previous = store.read_manifest()
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])
         manifest["resumed"] = previous.get("resumed", 0) + 1
     store.write_manifest(manifest)
-    ctx = RunContext(backend, p.caps, p.sampling, p.latency, cfg.log_prompts)
-    gate = asyncio.Semaphore(cfg.concurrency)
     schema = None
 
-    async def one(instance: Instance, repeat: int) -> None:
+    def write(done: Outcome) -> None:
         nonlocal schema
-        async with gate:
-            key = f"{cfg.config_hash()}/{instance.id}/{repeat}"
-            result = await p.strategy.run_sample(p.task, instance, key, ctx)
-        row = sample_row(cfg, p, instance, repeat, result)
         if schema is None:
-            schema = sample_schema(row)
-        store.write_sample(part_name(instance.id, repeat), row, call_rows(cfg, instance, repeat, result),
+            schema = sample_schema(done.row)
+        store.write_sample(part_name(done.instance_id, done.repeat), done.row, done.calls,
                            schema, CALL_SCHEMA)
         if on_sample:
-            on_sample(row)
+            on_sample(done.row)
 
     status = "interrupted"
     try:
-        await asyncio.gather(*(one(i, r) for i, r in p.todo))
+        await executor.run(p, write)
         status = "complete"
     finally:
         manifest["status"] = status
         manifest["finished_at"] = datetime.now(UTC).isoformat()
         manifest["n_samples_on_disk"] = len(store.done_parts())
+        manifest["executor"] = executor.layout()  # final: actors lost, samples retried
         store.write_manifest(manifest)
     return json.loads(json.dumps(manifest, default=str))

