@@ -276,6 +276,42 @@ def check(
     raise typer.Exit(code)
 
 
+_CAL = "Calibration"
+
+
+@app.command()
+def calibrate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The profile YAML to write.", rich_help_panel=_OUT)],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default) or openai.", rich_help_panel=_ENGINE)] = "vllm",
+    model: Annotated[str | None, typer.Option(help="Local HF folder or hub id; default: embedded SmolLM2-135M-Instruct.", rich_help_panel=_ENGINE)] = None,
+    model_opt: Annotated[list[str] | None, typer.Option("-M", help="Backend/engine option key=value, as for `run`.", rich_help_panel=_ENGINE)] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Few points (2 prompt lengths, batches 1 and 4): seconds, rough.", rich_help_panel=_CAL)] = False,
+    prompt_lengths: Annotated[str | None, typer.Option(help="Prefill prompt lengths in tokens, comma separated (default 32,128,512,1024,2048).", rich_help_panel=_CAL)] = None,
+    batches: Annotated[str | None, typer.Option(help="Decode batch sizes, comma separated (default 1,2,4,8,16,32,64).", rich_help_panel=_CAL)] = None,
+    decode_tokens: Annotated[int | None, typer.Option(help="Tokens each decode request generates (default 32).", rich_help_panel=_CAL)] = None,
+    repeats: Annotated[int | None, typer.Option(help="Prefill measurements per length (default 3).", rich_help_panel=_CAL)] = None,
+) -> None:
+    """Measure an engine's prefill, decode-per-batch and per-request costs; write a latency profile.
+
+    Use the profile with `run -b scripted -M latency_profile=FILE`: simulated seconds per sample."""
+    try:
+        from mplm_bench.config import parse_kv
+        from mplm_bench.latency.calibrate import calibration_plan, run_calibration
+
+        options = parse_kv(model_opt, "-M")
+        if model is not None:
+            options.setdefault("model", model)
+        plan = calibration_plan(quick, prompt_lengths, batches, decode_tokens, repeats)
+        profile = run_calibration(backend, options, out, plan)
+    except _analysis_errors() as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted: no profile written", 130)
+    f = profile.fit
+    print(f"{out}: per request {f.per_request_s * 1000:.1f} ms, prefill {f.prefill_s_per_token * 1e6:.1f} us/token, "
+          f"decode iteration {f.decode_base_s * 1000:.1f} ms + {f.decode_per_seq_s * 1000:.2f} ms per sequence")
+
+
 def main() -> None:
     try:
         app()

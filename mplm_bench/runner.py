@@ -51,6 +51,7 @@ class Plan:
     store: RunStore
     todo: list[tuple[Instance, int]] = field(default_factory=list)
     model_label: str = ""  # what the backend says it serves; recorded on every sample row
+    latency_profile: dict[str, Any] | None = None  # -M latency_profile: the file, for the manifest
 
 
 def plan(cfg: RunConfig) -> Plan:
@@ -66,6 +67,11 @@ def plan(cfg: RunConfig) -> Plan:
     m = dict(cfg.backend_options)
     sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
     latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
+    profile = None
+    if (profile_path := m.pop("latency_profile", None)) is not None:
+        from mplm_bench.latency.profile import profiled_latency
+
+        latency, profile = profiled_latency(str(profile_path), cfg.backend, latency)
     cap_values = {k: v for k, v in cfg.strategy_options.items() if k in CAP_KEYS}
     caps = _options(Caps, cap_values, "cap")
     if cfg.model is not None:
@@ -78,7 +84,7 @@ def plan(cfg: RunConfig) -> Plan:
     instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
     store = RunStore(cfg.out / cfg.run_id())
     done = store.done_parts()
-    p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store)
+    p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
     return p
 

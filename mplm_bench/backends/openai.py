@@ -12,6 +12,10 @@ Counts come from the server's `usage` (`prompt_tokens`, `completion_tokens`,
 `--enable-prompt-tokens-details`). An aborted stream has no usage: its completion tokens are the
 client tokenizer's count of the text received.
 
+Replay (`-M replay=scripted`, as on the vllm backend): the task's reference policy writes each
+step's text and the server is asked for exactly that many tokens (`min_tokens` = `max_tokens`,
+`ignore_eos`: extra body parameters vLLM's OpenAI server accepts); its text is discarded.
+
 Uses httpx (imported when the backend is built). The API key is sent as a bearer token and never
 appears in `describe()`, errors or logs.
 """
@@ -22,7 +26,7 @@ import asyncio
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +45,7 @@ from mplm_bench.backends.engine_common import (
     too_long,
 )
 from mplm_bench.registry import backends
+from mplm_bench.tasks.base import Policy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # where `vllm serve` listens by default
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -65,6 +70,8 @@ class OpenAIOptions(BaseModel):
     timeout_s: float = Field(default=600.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
     prompt_format: Literal["text", "token_ids"] = "text"
+    # "scripted": the reference policy writes each step; the server generates as many tokens
+    replay: Literal["scripted"] | None = None
 
 
 @dataclass
@@ -82,13 +89,14 @@ class OpenAIBackend:
     name = "openai"
     virtual_time = False
 
-    def __init__(self, options: OpenAIOptions | None = None) -> None:
+    def __init__(self, options: OpenAIOptions | None = None, policy: Policy | None = None) -> None:
         try:
             import httpx
         except ImportError as e:
             raise BackendError("the openai backend needs httpx: pip install httpx") from e
         self._httpx = httpx
         self.options = opts = options or OpenAIOptions()
+        self.policy = policy if opts.replay == "scripted" else None
         self.base_url = _normalize(opts.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         key = opts.api_key or os.environ.get("OPENAI_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -146,6 +154,7 @@ class OpenAIBackend:
             "timeout_s": o.timeout_s,
             "max_retries": o.max_retries,
             "prompt_format": o.prompt_format,
+            "replay": o.replay,
         }
 
     def render(self, request: Request) -> str:
@@ -162,10 +171,12 @@ class OpenAIBackend:
         if self.max_model_len and (rejected := too_long(n_prompt, self.max_model_len)) is not None:
             return rejected
         s = request.sampling
+        budget = token_budget(s.max_tokens, n_prompt, self.max_model_len)  # servers default to 16
+        replayed = self.policy(request.prompt) if self.policy is not None else None
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": prompt.text if self.options.prompt_format == "text" else prompt.token_ids,
-            "max_tokens": token_budget(s.max_tokens, n_prompt, self.max_model_len),  # servers default to 16
+            "max_tokens": budget,
             "temperature": s.temperature,
             "top_p": s.top_p,
             "stream": True,
@@ -173,11 +184,18 @@ class OpenAIBackend:
         }
         if s.seed is not None:
             body["seed"] = s.seed
+        if replayed is not None:
+            n = min(budget, max(1, self._renderer.count(replayed)))
+            body |= {"max_tokens": n, "min_tokens": n, "ignore_eos": True}
         state = _Stream()
         task = asyncio.ensure_future(self._post(body, state, t0, n_prompt))
         self._inflight[rid] = (task, state)
         try:
-            return await task
+            done = await task
+            if replayed is None or done.finish_reason not in ("stop", "length"):
+                return done
+            # the replayed text ends where the reference step ends
+            return replace(done, text=replayed, finish_reason="stop")
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not state.aborted or (current is not None and current.cancelling()):
@@ -308,12 +326,12 @@ def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
 
 @backends.register("openai")
 def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
-    del policy  # the server's model writes every step
+    """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:
         opts = OpenAIOptions(**options)
     except ValidationError as e:
         raise BackendError(options_error("openai", OpenAIOptions, e)) from None
-    return OpenAIBackend(opts)
+    return OpenAIBackend(opts, policy)
 
 
 build_openai.options_model = OpenAIOptions  # type: ignore[attr-defined]  # validated before any I/O

@@ -24,6 +24,7 @@ COLUMN_DOCS = {
     "protocol": "serial, fj, mplm or pacore (synthesis steps)",
     "strategy": "the strategy that ran it (`mplm-bench run -s`)",
     "instance_id": "the problem; a problem is whole in one split",
+    "call": "the step's index in its sample: the `call` column of the run's calls table",
     "thread_id": "the thread (`0` is the master; SAT nodes `0.1.0`; PaCoRe `r<round>.t<i>`)",
     "role": "master (the root thread) or worker (a thread it spawned, at any depth)",
     "step": "the thread's own step counter, from 0",

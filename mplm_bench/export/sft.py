@@ -52,7 +52,7 @@ def _row(src: TraceSource, sample: SampleSteps, s: Step, split: str, layout: str
     text = {"messages": chat} if layout == "messages" else {"prompt": chat[:2], "completion": chat[2:]}
     return text | {
         "task": src.cfg.task, "protocol": src.protocol, "strategy": src.cfg.strategy,
-        "instance_id": sample.instance.id, "thread_id": s.thread_id, "role": s.role,
+        "instance_id": sample.instance.id, "call": s.call, "thread_id": s.thread_id, "role": s.role,
         "step": s.step, "depth": s.depth, "round": s.round, "size": sample.instance.size,
         "split": split, "config_hash": src.config_hash, "prompt_tokens": s.prompt_tokens,
         "completion_tokens": s.completion_tokens, "correct": sample.correct,

@@ -26,6 +26,7 @@ from mplm_bench.tasks.base import Instance
 class Step:
     """One step of one thread: the chat the runtime sent and the reference response."""
 
+    call: int  # index of the call within its sample, as in the run's calls table
     thread_id: str
     role: str  # master (the root thread) or worker (any thread it spawned, at any depth)
     step: int
@@ -132,7 +133,7 @@ class TraceSource:
                 continue
             depth = depths.get(c.thread_id, 0)
             out.steps.append(Step(
-                thread_id=c.thread_id, role="master" if depth == 0 else "worker", step=c.step,
+                call=c.call, thread_id=c.thread_id, role="master" if depth == 0 else "worker", step=c.step,
                 depth=depth, round=c.round, system=SYSTEM_PROMPT, prompt=c.prompt,
                 response=c.response, prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,

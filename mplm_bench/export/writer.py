@@ -21,6 +21,7 @@ COLUMNS: list[tuple[str, pa.DataType]] = [
     ("protocol", pa.string()),
     ("strategy", pa.string()),
     ("instance_id", pa.string()),
+    ("call", pa.int64()),
     ("thread_id", pa.string()),
     ("role", pa.string()),
     ("step", pa.int64()),

@@ -49,7 +49,8 @@ def sample_row(cfg: RunConfig, plan: Plan, instance: Instance, repeat: int, resu
         "max_depth": m.max_depth,
         "rounds": m.rounds,
         "virtual_time": float(m.virtual_time),
-        "sim_latency_s": m.extra.get("sim_latency_s"),
+        # with a latency profile, virtual time is the simulated seconds (runtime/latency.py)
+        "sim_latency_s": m.extra.get("sim_latency_s", float(m.virtual_time) if plan.latency.batch else None),
         "wall_s": float(m.wall_s),
         "extra_json": json.dumps(extra, sort_keys=True, default=str) if extra else None,
     }

@@ -1,0 +1,1 @@
+"""Latency profiles: measuring an engine (`calibrate`) and the YAML file it writes (`profile`)."""
