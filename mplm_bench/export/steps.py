@@ -125,6 +125,7 @@ class TraceSource:
         if result.world.metrics.status is not Status.OK:
             return out
         depths = _depths(calls)
+        system = getattr(result.world, "system", SYSTEM_PROMPT)  # an Ensemble's Worlds use the default
         for c in calls:
             if c.status != "ok" or c.finish_reason != "stop" or c.prompt is None:
                 out.unfinished += 1
@@ -134,7 +135,7 @@ class TraceSource:
             depth = depths.get(c.thread_id, 0)
             out.steps.append(Step(
                 call=c.call, thread_id=c.thread_id, role="master" if depth == 0 else "worker", step=c.step,
-                depth=depth, round=c.round, system=SYSTEM_PROMPT, prompt=c.prompt,
+                depth=depth, round=c.round, system=system, prompt=c.prompt,
                 response=c.response, prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
             ))
