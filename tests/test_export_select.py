@@ -47,7 +47,7 @@ def test_dedupe_identical_chats_across_samples_and_upsample_masters() -> None:
     second = sel.select("mplm", "b", [step(0, "master", "other"), step(1, "worker", "same")])
     assert [(s.call, k) for s, k in first] == [(0, 2), (1, 1), (2, 1)]
     assert [(s.call, k) for s, k in second] == [(0, 2)]
-    assert sel.dropped["duplicate"] == 1
+    assert sel.dropped["duplicate chat"] == 1
     # without --dedupe nothing is dropped
     plain = Selector(options())
     plain.select("mplm", "a", [step(1, "worker", "same")])

@@ -140,8 +140,9 @@ def render_card(summary: ExportSummary) -> str:
         "## Columns\n\n" + _table(["column", "meaning"], [[f"`{c}`", COLUMN_DOCS[c]] for c in columns]) + "\n",
         "## Use\n\n```python\nfrom datasets import load_dataset\n\n"
         f"ds = load_dataset(\"parquet\", data_files={{s: f\"DIR/{{s}}.parquet\" for s in {[s for s, n in summary.rows.items() if n]!r}}})\n"
-        "```\n\nor `load_dataset(\"DIR\")` (this card's `configs`). TRL's `SFTTrainer` takes it as a "
-        "conversational dataset.\n",
+        "```\n\nwith DIR this folder, or `load_dataset(\"DIR\")` (this card's `configs`). TRL's "
+        "`SFTTrainer` takes it as a conversational dataset (`trl sft --dataset_name DIR "
+        "--dataset_test_split validation`).\n",
         "## Generation config\n\n```json\n" + json.dumps(generation_config(summary), indent=2, sort_keys=True, default=str) + "\n```\n",
     ]
     return "\n".join(parts)

@@ -50,7 +50,7 @@ class Selector:
             k = int(o.worker_fraction * len(workers) + 0.5)
             rng = random.Random(f"mplm-bench/workers/{o.seed}/{protocol}/{instance_id}")
             keep = set(rng.sample(workers, k))
-        self.dropped["worker"] += len(workers) - len(keep)
+        self.dropped["worker step sampled out"] += len(workers) - len(keep)
         return [s for i, s in enumerate(steps) if s.role == "master" or i in keep]
 
     def select(self, protocol: str, instance_id: str, steps: list[Step]) -> list[tuple[Step, int]]:
@@ -60,7 +60,7 @@ class Selector:
             if self.opts.dedupe:
                 key = digest(s.system, s.prompt, s.response)
                 if key in self._seen:
-                    self.dropped["duplicate"] += 1
+                    self.dropped["duplicate chat"] += 1
                     continue
                 self._seen.add(key)
             out.append((s, self.opts.upsample_master if s.role == "master" else 1))

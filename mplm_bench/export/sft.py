@@ -132,11 +132,11 @@ async def _collect(sources: list[TraceSource], todo: list[int], groups: list[byt
             for src in sources:
                 sample = await src.sample(src.instances[idx])
                 summary.samples[sample.status] += 1
-                summary.dropped["unfinished step"] += sample.unfinished
+                summary.dropped["step preempted or cut (no complete response)"] += sample.unfinished
                 if sample.status == "ok" and not sample.correct:
                     summary.samples["incorrect"] += 1
                     if not opts.allow_noise:
-                        summary.dropped["incorrect sample"] += 1
+                        summary.dropped["sample with a wrong answer (all its steps)"] += 1
                         sample.steps = []
                 for step, copies in selector.select(src.protocol, sample.instance.id, sample.steps):
                     row = _row(src, sample, step, split, opts.layout)
