@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from mplm_bench import registry
 from mplm_bench.backends.base import Backend, Sampling
@@ -27,11 +29,16 @@ LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
 
 def _options(cls: type, values: dict[str, Any], what: str) -> Any:
     try:
+        if is_dataclass(cls):
+            # the runtime's plain dataclasses (Caps, Sampling) check their ranges in __post_init__;
+            # pydantic adds the type checks, so `-S max_threads=abc` never reaches a scheduler
+            return TypeAdapter(cls).validate_python(values)
         return cls(**values)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or what
-        raise ConfigError(f"{what} option {loc}: {err['msg']}") from None
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{what} option {loc}: {msg}" if loc else f"{what} option {msg}") from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{what} options: {e}") from None
 
@@ -81,12 +88,32 @@ def plan(cfg: RunConfig) -> Plan:
         _options(model, m, "backend")  # bad -M keys fail here, before anything is written
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
-    instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
+    try:
+        instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{cfg.data}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:  # unreadable, or a folder where a file was expected
+        raise ConfigError(f"{e.filename or cfg.data}: {e.strerror or e}") from None
     store = RunStore(cfg.out / cfg.run_id())
+    check_writable(store.dir)  # before an engine spends a minute starting
     done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
     return p
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, writing nothing, if `path` could not be created or written to later."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write to {path}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # the one honest test (root, read-only mounts)
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write to {path}: {e.strerror or e}") from None
 
 
 def build_backend(p: Plan) -> Backend:

@@ -17,6 +17,14 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1 (got {self.max_tokens})")
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be at least 0 (got {self.temperature})")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
+
 
 @dataclass(frozen=True, slots=True)
 class Request:

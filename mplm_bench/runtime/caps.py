@@ -14,5 +14,14 @@ class Caps:
     max_wall_s: float = 3600.0  # wall clock per sample -> status timeout
     max_inbox: int = 100_000  # messages waiting in one thread's inbox
 
+    def __post_init__(self) -> None:
+        for name in ("max_threads", "max_steps", "max_total_tokens", "max_inbox"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
+        if self.max_depth < 0:  # 0: no thread may spawn
+            raise ValueError(f"max_depth must be at least 0 (got {self.max_depth})")
+        if not self.max_wall_s > 0:
+            raise ValueError(f"max_wall_s must be positive (got {self.max_wall_s})")
+
     def to_dict(self) -> dict:
         return asdict(self)
