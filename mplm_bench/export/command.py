@@ -80,7 +80,7 @@ def run_export(quiet: bool = False, **values: Any) -> int:
 
     def rows(split: str, n: int) -> str:
         k = summary.instances[split]
-        return f"{split} {n:,} rows ({k:,} instance{'s' if k != 1 else ''})"
+        return f"{split} {n:,} row{'s' if n != 1 else ''} ({k:,} instance{'s' if k != 1 else ''})"
 
     written = ", ".join(rows(s, n) for s, n in summary.rows.items() if n)
     console.print(f"wrote {opts.out}: {written}; {', '.join(summary.files)} and README.md "

@@ -7,6 +7,7 @@ setting. The files are written into a staged folder that replaces DIR at the end
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -81,10 +82,10 @@ def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
     staged = StagedDir(opts.out, opts.overwrite)
     staged.check()
     sources, rate = _sources(opts)
-    first = sources[0]
-    instances = first.instances
-    # a problem is identified by the master's first prompt: what a model would see
-    groups = [digest(first.plan.task.prompt(i, first.plan.strategy.protocol)) for i in instances]
+    instances = sources[0].instances
+    # a problem is identified by its data (puzzle, formula, document and question), not by the
+    # master's first prompt: under a harness-driven protocol that prompt may be generic
+    groups = [digest(json.dumps(i.data, sort_keys=True, default=str)) for i in instances]
     val = validation_groups(groups, opts.val_fraction, opts.seed)
     todo, seen = [], set()
     for idx, g in enumerate(groups):
