@@ -7,11 +7,12 @@ sends, recv/stop, preemption of spawn subtrees, caps, and the critical-path book
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.dialect import Dialect
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     SYSTEM_PROMPT,
@@ -36,6 +37,16 @@ class Ticket:
     record: CallRecord
 
 
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A thread the harness starts before any model call: the master has, in effect, already
+    spawned it and waits on every seed (PROTOCOLS §4: one reader per chunk)."""
+
+    id: str
+    segments: tuple[str, ...]
+    max_tokens: int | None = None  # its own per-step budget; None: the sample's
+
+
 class World:
     def __init__(
         self,
@@ -45,6 +56,8 @@ class World:
         sampling: Sampling,
         system: str | None = SYSTEM_PROMPT,
         log_prompts: bool = False,
+        dialect: Dialect | None = None,
+        seeds: Sequence[Seed] = (),
     ) -> None:
         self.key = sample_key
         self.caps = caps
@@ -61,6 +74,25 @@ class World:
         self._seq = 0
         self._consumed: dict[str, str] = {}  # thread -> ids it consumed for its next step
         self._dirty: dict[str, Thread] = {}  # waiting threads whose inbox or wait changed
+        self.dialect = dialect  # None: the tag grammar (parse_response / resume_segments)
+        self._sampling: dict[str, Sampling] = {}  # per-thread overrides (seeds' budgets)
+        if seeds:
+            self._seed(seeds)
+
+    def _seed(self, seeds: Sequence[Seed]) -> None:
+        master = self.threads[MASTER_ID]
+        for s in seeds:
+            if s.id in self.threads:
+                raise ValueError(f"seed thread {s.id!r} given twice (or as the master)")
+            self.threads[s.id] = Thread(s.id, MASTER_ID, 1, list(s.segments))
+            master.children.append(s.id)
+            self._consumed[s.id] = MASTER_ID
+            if s.max_tokens is not None:
+                self._sampling[s.id] = replace(self.sampling, max_tokens=s.max_tokens)
+        master.state = ThreadState.WAITING
+        master.waiting_for = Recv(tuple(s.id for s in seeds))
+        self.metrics.n_threads = len(self.threads)
+        self.metrics.max_depth = 1
 
     # -- starting steps ------------------------------------------------------------------
     def runnable(self) -> list[Thread]:
@@ -94,7 +126,7 @@ class World:
             thread_id=thread.id,
             segments=tuple(thread.segments),
             system=self.system,
-            sampling=self.sampling,
+            sampling=self._sampling.get(thread.id, self.sampling),
         )
         return Ticket(call, thread.id, thread.generation, req, rec)
 
@@ -144,7 +176,8 @@ class World:
         if m.gen_tokens > self.caps.max_total_tokens:
             self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_total_tokens} generated tokens")
             return
-        step = parse_response(comp.text)
+        step = (parse_response(comp.text) if self.dialect is None
+                else self.dialect.parse(thread, comp.text, comp.finish_reason))
         rec.directives = step.summary()
         if step.errors:
             m.n_protocol_errors += 1
@@ -246,7 +279,8 @@ class World:
         for t in dirty:
             if t.state is ThreadState.WAITING and t.ready():
                 msgs = t.take_messages()
-                t.segments.extend(resume_segments(t.last_kept, [m.payload for m in msgs]))
+                t.segments.extend(resume_segments(t.last_kept, [m.payload for m in msgs])
+                                  if self.dialect is None else self.dialect.resume(t, msgs))
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
                 t.waiting_for = None

@@ -8,11 +8,12 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from mplm_bench.backends.base import Backend, Sampling
-from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
+from mplm_bench.config import ConfigError
+from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World
-from mplm_bench.tasks.base import Instance, Score, Task
+from mplm_bench.tasks.base import Instance, Score, SetupContext, Task
 
 
 class StrategyOptions(BaseModel):
@@ -55,9 +56,18 @@ class Strategy:
     name: ClassVar[str]
     protocol: ClassVar[str]  # the task protocol its threads follow
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
+    # options only some tasks' protocols read (`Task.strategy_options`); set elsewhere, an error
+    task_specific: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: StrategyOptions | None = None) -> None:
         self.options = options or self.Options()
+
+    def check(self, task: Task) -> None:
+        """Reject, before anything runs, a task-specific option that this task does not read."""
+        unused = (self.task_specific & self.options.model_fields_set) - task.strategy_options(self.protocol)
+        for name in sorted(unused):
+            raise ConfigError(f"strategy option {name}: task {task.name!r} has no use for it "
+                              f"under the {self.protocol!r} protocol")
 
     def scheduler_kind(self, task: Task) -> Literal["sync", "async"]:
         chosen = self.options.scheduler
@@ -70,12 +80,29 @@ class Strategy:
         return replace(ctx.sampling, max_tokens=task.max_tokens(instance, self.protocol))
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
-        world = World(
-            key,
-            task.prompt(instance, self.protocol),
-            ctx.caps,
-            self.sampling(task, instance, ctx),
-            log_prompts=ctx.log_prompts,
-        )
-        await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
-        return SampleResult(world, task.score(instance, world.metrics.answer))
+        sampling = self.sampling(task, instance, ctx)
+        setup = task.setup(instance, self.protocol,
+                           SetupContext(self.options, context_window(ctx.backend), sampling.max_tokens))
+        seeds = setup.seeds
+        if ctx.sampling.max_tokens is not None:  # the user's -M max_tokens wins over a seed's own
+            seeds = tuple(replace(s, max_tokens=None) for s in seeds)
+        world = World(key, setup.prompt, ctx.caps, sampling, log_prompts=ctx.log_prompts,
+                      dialect=setup.dialect, seeds=seeds)
+        if setup.truncated is not None:
+            world.finish(Status.TRUNCATED, setup.truncated)
+        else:
+            await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
+        score = task.score(instance, world.metrics.answer)
+        if setup.columns:
+            score = score.model_copy(update={"extra": {**setup.columns, **score.extra}})
+        return SampleResult(world, score)
+
+
+def context_window(backend: Backend) -> int | None:
+    """The backend's context window in tokens, when it has one: engines report theirs; the
+    scripted backend has one only with `-M max_model_len`."""
+    for holder in (backend, getattr(backend, "options", None)):
+        value = getattr(holder, "max_model_len", None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None

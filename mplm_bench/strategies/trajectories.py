@@ -81,7 +81,8 @@ async def run_round(strategy: Strategy, task: Task, key: str, ctx: RunContext, s
     for i in range(width):
         tid = f"r{round_no}.t{i}"
         s = sampling if sampling.seed is None else replace(sampling, seed=sampling.seed + first_index + i)
-        world = World(f"{key}/{tid}", prompt, ctx.caps, s, log_prompts=ctx.log_prompts)
+        world = World(f"{key}/{tid}", prompt, ctx.caps, s, log_prompts=ctx.log_prompts,
+                      dialect=task.dialect(strategy.protocol))
         trajs.append(Trajectory(tid, round_no, world, consumed))
     kind = strategy.scheduler_kind(task)
     await asyncio.gather(*(Scheduler(ctx.backend, ctx.latency).run(t.world, kind) for t in trajs))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from mplm_bench.runtime.dialect import Dialect
+    from mplm_bench.runtime.world import Seed
 
 # A protocol is the trace format threads follow: `serial` (one CoT thread), `fj`, `mplm`.
 Protocol = str
@@ -57,6 +61,30 @@ class Score(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SetupContext:
+    """What a task may know when it sets up a sample: the strategy's options, the backend's
+    context window (None: none known) and the per-step budget the run sends (None: unbounded)."""
+
+    strategy_options: BaseModel | None = None
+    window: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSetup:
+    """How one sample's World starts. The default is the model-driven case: the master's prompt
+    alone, under the tag grammar. A harness-driven protocol adds threads started before any model
+    call (the master waits on all of them), its dialect, per-sample columns, or ends the sample
+    `truncated` before it starts (`truncated`: why) when its input cannot fit."""
+
+    prompt: str | tuple[str, ...]
+    seeds: tuple[Seed, ...] = ()
+    dialect: Dialect | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+    truncated: str | None = None
+
+
 class TaskOptions(BaseModel):
     """Options a task takes through `-T key=value`; subclasses add fields with defaults."""
 
@@ -90,6 +118,21 @@ class Task(ABC):
     @abstractmethod
     def policy(self, protocol: Protocol) -> Policy:
         """The scripted reference policy for this protocol."""
+
+    def setup(self, instance: Instance, protocol: Protocol, ctx: SetupContext) -> SampleSetup:
+        """How a sample starts under this protocol (see `SampleSetup`); by default the master's
+        `prompt` under the tag grammar, or this task's `dialect`."""
+        return SampleSetup(self.prompt(instance, protocol), dialect=self.dialect(protocol))
+
+    def dialect(self, protocol: Protocol) -> Dialect | None:
+        """How responses become directives under this protocol when no setup gives one (the
+        multi-trajectory strategies build their Worlds from `prompt`); None: the tag grammar."""
+        return None
+
+    def strategy_options(self, protocol: Protocol) -> frozenset[str]:
+        """Names of task-specific strategy options (`Strategy.task_specific`) this task's
+        protocol reads, e.g. `query_rounds` for harness-driven MPLM. Others are rejected."""
+        return frozenset()
 
     def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
         """One wrong step for the noisy scripted backend: the reference response to `prompt` with

@@ -1,0 +1,34 @@
+"""Dialects: how a thread's response becomes directives, and how its prompt grows on a recv.
+
+The MPLM-family protocols for Sudoku and 3-SAT are model-driven: the model writes tag directives
+(`runtime/protocol.py`). A harness-driven protocol (long-context QA with prompted instruct models,
+PROTOCOLS.md §4) lets the model write plain text and has the *harness* decide what it means: a
+reader's summary is a message to the master, a master's `[id]: question` lines are sends, its
+answer line is the stop. Such a protocol is a `Dialect` given to the World; everything else —
+routing, caps, deadlock, preemption, accounting — stays the runtime's, so critical path, peak
+context and messages are computed the same way for every protocol.
+
+A dialect is pure: it sees the thread (id, steps so far, last kept response) and the text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mplm_bench.runtime.protocol import ParsedStep
+    from mplm_bench.runtime.threads import Message, Thread
+
+
+class Dialect(Protocol):
+    def parse(self, thread: Thread, text: str, finish_reason: str) -> ParsedStep:
+        """The directives of one finished step. `thread.steps` already counts this step.
+
+        A step without a terminal directive ends the thread as the tag grammar's would
+        (`truncated` when `finish_reason` is `length`, else `protocol_error`)."""
+        ...
+
+    def resume(self, thread: Thread, messages: list[Message]) -> tuple[str, ...]:
+        """What the thread's prompt grows by when its recv completes with `messages`
+        (ordered by sender, then send order); `thread.last_kept` is its previous response."""
+        ...
