@@ -52,7 +52,8 @@ class Registry(Generic[T]):
 
 tasks: Registry[Any] = Registry(
     "task",
-    {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat"},
+    {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat",
+     "longqa": "mplm_bench.tasks.longqa"},
 )
 strategies: Registry[Any] = Registry(
     "strategy",

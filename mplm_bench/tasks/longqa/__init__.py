@@ -1,0 +1,5 @@
+"""Long-context QA (PROTOCOLS.md §4): LongBench-v2, local files, an offline generated set."""
+
+from mplm_bench.tasks.longqa.task import LongQATask
+
+__all__ = ["LongQATask"]
