@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mplm_bench import registry
 from mplm_bench.backends.base import Request
 from mplm_bench.backends.engine_common import counter_renderer
 from mplm_bench.cli import app
@@ -34,6 +35,8 @@ CASES = [
     ("sudoku", "pacore", "size=4"), ("sat", "serial", "vars=6"), ("sat", "fj", "vars=6"),
     ("sat", "mplm", "vars=6"), ("sat", "pacore", "vars=6"),
 ]
+if "longqa" in registry.tasks.names():  # the export is generic over the registry
+    CASES += [("longqa", p, "length=8000") for p in ("serial", "fj", "mplm", "pacore")]
 STRATEGY = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore"}
 
 
