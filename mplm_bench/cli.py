@@ -21,6 +21,15 @@ app.add_typer(model_app, name="model")
 _WHAT = "What to run"
 _ENGINE = "Backend and model"
 _OUT = "Output"
+_SCALE = "Scale out"
+
+# `run` and `sweep` take the same executor options (mplm_bench/executors/)
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, each with its own backend).", rich_help_panel=_SCALE)]
+RayAddressOpt = Annotated[str | None, typer.Option(help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray); `auto`: the one `ray start` runs here.", rich_help_panel=_SCALE)]
+RayActorsOpt = Annotated[int | None, typer.Option(help="Actors (default: cluster GPUs / GPUs per actor; vllm on CPU: one per node; else CPUs).", rich_help_panel=_SCALE)]
+RayCpusOpt = Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.", rich_help_panel=_SCALE)]
+RayGpusOpt = Annotated[float | None, typer.Option(help="GPUs per actor (default: vllm's tensor_parallel_size × data_parallel_size on a GPU cluster, else 0).", rich_help_panel=_SCALE)]
+MaxRetriesOpt = Annotated[int, typer.Option(help="Re-runs of a sample whose actor died (then: engine_error), and replacements per actor.", rich_help_panel=_SCALE)]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -43,10 +52,16 @@ def run(
     backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default), openai, scripted.", rich_help_panel=_ENGINE)] = "vllm",
     model: Annotated[str | None, typer.Option(help="Local HF folder or hub id; default: embedded SmolLM2-135M-Instruct.", rich_help_panel=_ENGINE)] = None,
     model_opt: Annotated[list[str] | None, typer.Option("-M", help="Backend/engine/sampling option key=value, e.g. -M temperature=0.6.", rich_help_panel=_ENGINE)] = None,
-    concurrency: Annotated[int, typer.Option(help="Samples in flight at once.", rich_help_panel=_ENGINE)] = 64,
+    concurrency: Annotated[int, typer.Option(help="Samples in flight at once (with --executor ray: per actor).", rich_help_panel=_ENGINE)] = 64,
     out: Annotated[Path, typer.Option(help="Output root; the run goes in OUT/<run id>/.", rich_help_panel=_OUT)] = Path("results"),
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Also store every full prompt.", rich_help_panel=_OUT)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_actors: RayActorsOpt = None,
+    ray_cpus_per_actor: RayCpusOpt = 1.0,
+    ray_gpus_per_actor: RayGpusOpt = None,
+    max_retries: MaxRetriesOpt = 2,
 ) -> None:
     """Run a strategy on a task and write Parquet results (resumes what is already on disk)."""
     from mplm_bench.config import ConfigError, RunConfig, parse_kv
@@ -61,8 +76,12 @@ def run(
             repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
         )
         from mplm_bench.cli_run import run_and_report
+        from mplm_bench.executors import executor_options
 
-        code = run_and_report(cfg, quiet=quiet)
+        where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
+                                 ray_cpus_per_actor=ray_cpus_per_actor,
+                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries)
+        code = run_and_report(cfg, quiet=quiet, executor=where)
     except (ConfigError, UnknownName, TaskError) as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -175,13 +194,23 @@ def sweep(
     out: Annotated[Path | None, typer.Option(help="Output root instead of the config's `out`.", rich_help_panel=_SWEEP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and what is on disk; run nothing.", rich_help_panel=_SWEEP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_SWEEP)] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_actors: RayActorsOpt = None,
+    ray_cpus_per_actor: RayCpusOpt = 1.0,
+    ray_gpus_per_actor: RayGpusOpt = None,
+    max_retries: MaxRetriesOpt = 2,
 ) -> None:
     """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
     try:
+        from mplm_bench.executors import executor_options
         from mplm_bench.sweep import load_sweep
         from mplm_bench.sweep_run import run_sweep
 
-        code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run)
+        where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
+                                 ray_cpus_per_actor=ray_cpus_per_actor,
+                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries)
+        code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
     except _analysis_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt:

@@ -12,10 +12,12 @@ from rich.table import Table
 from mplm_bench import registry
 from mplm_bench.backends.base import BackendError
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
-from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors.local import LocalExecutor
+from mplm_bench.runner import build_backend, execute_with, plan
 
 
-def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
+def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
     console = Console(stderr=True)
     p = plan(cfg)
     if not p.todo:
@@ -26,10 +28,15 @@ def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
     skipped = len(p.instances) * cfg.repeats - len(p.todo)
     console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
                   + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
-    try:
-        backend = build_backend(p)
-    except BackendError as e:
-        raise ConfigError(str(e)) from None
+    backend = None
+    if executor is not None and executor.kind == "ray":
+        runner = open_ray_executor(executor)  # each actor builds its own backend
+    else:
+        try:
+            backend = build_backend(p)
+        except BackendError as e:
+            raise ConfigError(str(e)) from None
+        runner = LocalExecutor(backend)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
                         disable=quiet)
@@ -43,9 +50,11 @@ def run_and_report(cfg: RunConfig, quiet: bool = False) -> int:
 
     async def go() -> None:
         try:
-            await execute(p, backend, on_sample)
+            await execute_with(p, runner, on_sample)
         finally:
-            await backend.aclose()
+            await runner.aclose()
+            if backend is not None:
+                await backend.aclose()
 
     with progress:
         asyncio.run(go())

@@ -141,11 +141,11 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
     """Run every sample not yet on disk through `executor`; write each at once; return the final
     manifest. This driver is the only writer, whatever the executor (executors/base.py)."""
     cfg, store = p.cfg, p.store
+    described = await executor.prepare(p)  # may fail (a backend that cannot start): write nothing
     try:
         store.create()
     except OSError as e:
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
-    described = await executor.prepare(p)
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
     previous = store.read_manifest()

@@ -22,8 +22,11 @@ from rich.table import Table
 
 from mplm_bench.backends.base import Backend, BackendError
 from mplm_bench.config import ConfigError
+from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors.base import Executor
+from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.registry import UnknownName
-from mplm_bench.runner import Plan, build_backend, execute, plan
+from mplm_bench.runner import Plan, build_backend, execute_with, plan
 from mplm_bench.sweep import SweepConfig, cell_label, expand
 from mplm_bench.tasks.base import TaskError
 
@@ -46,7 +49,7 @@ def backend_key(p: Plan) -> str:
 
 
 def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
-              dry_run: bool = False) -> int:
+              dry_run: bool = False, executor: ExecutorOptions | None = None) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:  # a CI log: one line per cell, not wrapped at 80 columns
         console = Console(stderr=True, width=200)
@@ -60,7 +63,9 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
         print_cells(plans)
         return 0
     if todo:
-        asyncio.run(_run_cells(plans, todo, console, quiet))
+        # on Ray, one set of actors serves every cell (they rebuild a backend when its key changes)
+        remote = open_ray_executor(executor) if executor and executor.kind == "ray" else None
+        asyncio.run(_run_cells(plans, todo, console, quiet, remote))
     from mplm_bench.analysis import tables
     from mplm_bench.analysis.load import find_runs, load_samples
     from mplm_bench.analysis.report import summarize
@@ -71,7 +76,8 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
     return 0
 
 
-async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool) -> None:
+async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool,
+                     remote: Executor | None = None) -> None:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
                         disable=quiet)
@@ -85,7 +91,7 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                 if not p.todo:
                     progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
                     continue
-                backend = await _backend_for(p, backends, label)
+                runner = remote or LocalExecutor(await _backend_for(p, backends, label))
                 progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
                 counts = {"done": 0, "correct": 0}
 
@@ -97,11 +103,13 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                     progress.update(overall, advance=1)
 
                 t0 = time.perf_counter()
-                await execute(p, backend, on_sample)
+                await execute_with(p, runner, on_sample)
                 progress.console.print(f"[green]done[/] {label}: {counts['done']} samples, "
                                        f"acc {counts['correct'] / max(counts['done'], 1):.0%}, "
                                        f"{time.perf_counter() - t0:.1f} s → {p.store.dir.name}")
     finally:
+        if remote:
+            await remote.aclose()
         for b in backends.values():
             await b.aclose()
 

@@ -47,10 +47,13 @@ def executor_options(**values: object) -> ExecutorOptions:
     return opts
 
 
-def ray_executor(opts: ExecutorOptions) -> RayExecutor:
-    """The Ray executor, or one ConfigError line naming the extra when Ray is not installed."""
+def open_ray_executor(opts: ExecutorOptions) -> RayExecutor:
+    """The Ray executor, connected; or one ConfigError line naming the extra when Ray is not
+    installed, or the address when the cluster cannot be reached."""
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_HINT}")
     from mplm_bench.executors.ray_executor import RayExecutor
 
-    return RayExecutor(opts)
+    executor = RayExecutor(opts)
+    executor.connect()  # before any progress display: a bad address fails first
+    return executor

@@ -1,0 +1,168 @@
+"""`--executor ray` on a local two-CPU Ray cluster with two actors: the Parquet output equals the
+local executor's sample for sample, a killed actor's samples run again elsewhere (exactly once
+each), a sample that outlives its retries is recorded, and a sweep resumes across executors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from mplm_bench.config import RunConfig  # noqa: E402
+from mplm_bench.executors import ExecutorOptions  # noqa: E402
+from mplm_bench.executors.ray_executor import RayExecutor  # noqa: E402
+from mplm_bench.runner import build_backend, execute, execute_with, plan  # noqa: E402
+from mplm_bench.sweep import SweepConfig  # noqa: E402
+from mplm_bench.sweep_run import run_sweep  # noqa: E402
+
+# what may differ between two runs of the same samples: when they ran
+TIMING = {"samples": ["wall_s"], "calls": ["start_wall", "end_wall", "ttft_s"]}
+KEYS = {"samples": ["instance_id", "repeat"], "calls": ["instance_id", "repeat", "call"]}
+SWEEP = {"backends": ["scripted"],
+         "tasks": [{"name": "sudoku", "grid": {"size": [4]}}, {"name": "sat", "options": {"vars": 6}}],
+         "strategies": ["cot", "fj", "mplm"], "n": 3}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray instance for the module (starting one takes seconds), never someone else's."""
+    ray.init(address="local", num_cpus=2, object_store_memory=256 << 20, include_dashboard=False,
+             logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def table(run_dir: Path, kind: str) -> pd.DataFrame:
+    df = pd.read_parquet(run_dir / kind).drop(columns=TIMING[kind])
+    return df.sort_values(KEYS[kind]).reset_index(drop=True)
+
+
+def assert_same_runs(a: Path, b: Path) -> None:
+    runs = sorted(p.name for p in a.iterdir() if (p / "manifest.json").exists())
+    assert runs and runs == sorted(p.name for p in b.iterdir() if (p / "manifest.json").exists())
+    for run in runs:
+        assert sorted(x.name for x in (a / run / "samples").iterdir()) == \
+            sorted(x.name for x in (b / run / "samples").iterdir())  # the same resume keys
+        for kind in ("samples", "calls"):
+            pd.testing.assert_frame_equal(table(a / run, kind), table(b / run, kind))
+
+
+def sweep(out: Path, **kw) -> SweepConfig:
+    return SweepConfig.model_validate(SWEEP | {"out": str(out)} | kw)
+
+
+def on_ray(**kw) -> ExecutorOptions:
+    return ExecutorOptions(kind="ray", ray_actors=2, **kw)
+
+
+@pytest.fixture(scope="module")
+def local_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("local")
+    assert run_sweep(sweep(root), quiet=True) == 0
+    return root
+
+
+def test_ray_sweep_equals_local_sample_for_sample(cluster, local_root, tmp_path):
+    assert run_sweep(sweep(tmp_path), quiet=True, executor=on_ray()) == 0
+    assert_same_runs(local_root, tmp_path)
+    for m in (json.loads(p.read_text()) for p in tmp_path.glob("*/manifest.json")):
+        layout = m["executor"]
+        assert m["status"] == "complete" and layout["executor"] == "ray"
+        assert layout["ray_version"] == ray.__version__ and len(layout["nodes"]) == 1
+        actors = layout["actors"]
+        assert len(actors) == 2 and {a["status"] for a in actors} == {"alive"}
+        assert all(a["node_id"] == layout["nodes"][0]["node_id"] and a["pid"] for a in actors)
+        assert sum(a["samples"] for a in actors) == 3 and layout["actors_died"] == 0
+
+
+def reference(tmp_path: Path, cfg: RunConfig) -> Path:
+    p = plan(cfg.model_copy(update={"out": tmp_path / "local"}))
+
+    async def go() -> None:
+        backend = build_backend(p)
+        try:
+            await execute(p, backend)
+        finally:
+            await backend.aclose()
+
+    asyncio.run(go())
+    return tmp_path / "local"
+
+
+def run_killing_one_actor(cfg: RunConfig, max_retries: int) -> dict:
+    """Kill the actor that reports the first finished sample; with one sample at a time per actor
+    its next sample is in flight (or about to be) when it dies, and a 9x9 MPLM sample takes long
+    enough that the kill lands mid-sample."""
+    ex = RayExecutor(on_ray(max_retries=max_retries))
+    killed: list[int] = []
+
+    def on_sample(row: dict) -> None:
+        if not killed:
+            (victim,) = [s for s in ex.slots if s.samples == 1]
+            killed.append(victim.index)
+            ray.kill(victim.handle)
+
+    async def go() -> dict:
+        try:
+            return await execute_with(plan(cfg), ex, on_sample)
+        finally:
+            await ex.aclose()
+
+    manifest = asyncio.run(go())
+    assert killed
+    return manifest
+
+
+KILL_CFG = dict(task="sudoku", strategy="mplm", task_options={"size": 9}, n=6, backend="scripted",
+                concurrency=1)
+
+
+def test_a_killed_actors_samples_run_again_elsewhere_exactly_once(cluster, tmp_path):
+    cfg = RunConfig(**KILL_CFG, out=tmp_path / "ray")
+    manifest = run_killing_one_actor(cfg, max_retries=2)
+    layout = manifest["executor"]
+    assert manifest["status"] == "complete" and manifest["n_samples_on_disk"] == 6
+    assert layout["actors_died"] == 1 and layout["retried_samples"] >= 1 and layout["lost_samples"] == 0
+    died = [a for a in layout["actors"] if a["status"] == "died"]
+    assert len(died) == 1 and died[0]["error"]
+    # the dead actor's slot got a replacement; the samples counted on live actors + the dead one's
+    assert len([a for a in layout["actors"] if a["status"] == "alive"]) == 2
+    assert sum(a["samples"] for a in layout["actors"]) == 6
+    s = pd.read_parquet(cfg.out / cfg.run_id() / "samples")
+    assert len(s) == 6 and not s.duplicated(["instance_id", "repeat"]).any()
+    assert_same_runs(reference(tmp_path, cfg), tmp_path / "ray")
+
+
+def test_a_sample_past_its_retries_is_recorded_engine_error(cluster, tmp_path):
+    cfg = RunConfig(**KILL_CFG, out=tmp_path / "ray")
+    manifest = run_killing_one_actor(cfg, max_retries=0)
+    layout = manifest["executor"]
+    assert manifest["status"] == "complete" and layout["lost_samples"] >= 1
+    s = pd.read_parquet(cfg.out / cfg.run_id() / "samples").sort_values("instance_id")
+    assert len(s) == 6 and s["instance_id"].is_unique  # every sample ends with a recorded status
+    lost = s[s["status"] == "engine_error"]
+    assert len(lost) == layout["lost_samples"] and (lost["n_calls"] == 0).all()
+    assert lost["status_detail"].str.contains("Ray actor running this sample died 1 times").all()
+    # no replacement with --max-retries 0: the survivor ran every other sample, as locally
+    ref = pd.read_parquet(reference(tmp_path, cfg) / cfg.run_id() / "samples").sort_values("instance_id")
+    kept = ~s["instance_id"].isin(lost["instance_id"]).to_numpy()
+    cols = [c for c in s.columns if c not in TIMING["samples"]]
+    pd.testing.assert_frame_equal(s[kept][cols].reset_index(drop=True), ref[kept][cols].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("first,then", [("ray", "local"), ("local", "ray")])
+def test_a_sweep_resumes_across_executors(cluster, local_root, tmp_path, first, then):
+    where = {"ray": on_ray(), "local": None}
+    assert run_sweep(sweep(tmp_path, n=2), quiet=True, executor=where[first]) == 0
+    # and one finished sample lost, as if the run had been killed while writing it
+    next(iter(sorted(tmp_path.glob("sudoku-cot-*/samples/*.parquet")))).unlink()
+    assert run_sweep(sweep(tmp_path), quiet=True, executor=where[then]) == 0
+    assert_same_runs(local_root, tmp_path)
+    manifests = [json.loads(p.read_text()) for p in tmp_path.glob("*/manifest.json")]
+    assert {m["resumed"] for m in manifests} == {1} and {m["executor"]["executor"] for m in manifests} == {then}
