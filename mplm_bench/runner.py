@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mplm_bench import registry
 from mplm_bench.backends.base import Backend, Sampling
+from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.base import Executor, Outcome
 from mplm_bench.results.manifest import build_manifest
@@ -25,6 +26,7 @@ from mplm_bench.strategies.base import Strategy
 from mplm_bench.tasks.base import Instance, Task
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
+WRAPPER_KEYS = (*RETRY_KEYS, "faults")  # -M keys for backends/retry.py and backends/faults.py
 
 
 def _options(cls: type, values: dict[str, Any], what: str) -> Any:
@@ -84,8 +86,10 @@ def plan(cfg: RunConfig) -> Plan:
     if cfg.model is not None:
         m.setdefault("model", cfg.model)
     factory = registry.backends.get(cfg.backend)
+    call_options(m)  # -M keys every backend takes (timeouts, retries, injected faults)
     if (model := getattr(factory, "options_model", None)) is not None:
-        _options(model, m, "backend")  # bad -M keys fail here, before anything is written
+        # bad -M keys fail here, before anything is written
+        _options(model, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:
@@ -116,10 +120,31 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"cannot write to {path}: {e.strerror or e}") from None
 
 
+def call_options(options: dict[str, Any]) -> tuple[RetryOptions, Any]:
+    """The per-call timeout and retries, and the injected faults (or None), from `-M` keys."""
+    retry = _options(RetryOptions, {k: options[k] for k in RETRY_KEYS if k in options}, "backend")
+    faults = None
+    if "faults" in options:
+        from mplm_bench.backends.faults import parse_faults
+
+        try:
+            faults = parse_faults(options["faults"])
+        except ValueError as e:
+            raise ConfigError(f"-M {e}") from None
+    return retry, faults
+
+
 def build_backend(p: Plan) -> Backend:
     factory = registry.backends.get(p.cfg.backend)
+    own = {k: v for k, v in p.backend_options.items() if k not in WRAPPER_KEYS}
     # the reference policy carries the task's error model, for the noisy scripted backend
-    return factory(p.task.reference_policy(p.strategy.protocol), p.backend_options)
+    backend: Backend = factory(p.task.reference_policy(p.strategy.protocol), own)
+    retry, faults = call_options(p.backend_options)
+    if faults is not None:
+        from mplm_bench.backends.faults import FaultyBackend
+
+        backend = FaultyBackend(backend, faults)
+    return RetryingBackend(backend, retry)  # timeouts and transient retries: see backends/retry.py
 
 
 ProgressFn = Callable[[dict[str, Any]], None]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-FinishReason = Literal["stop", "length", "abort", "prompt_too_long", "error"]
+# "timeout": no answer within `-M request_timeout_s` (backends/retry.py), after its retries
+FinishReason = Literal["stop", "length", "abort", "prompt_too_long", "error", "timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Completion:
     ttft_s: float | None = None  # measured by the harness, not read from engine metrics
     latency_s: float | None = None
     error: str | None = None
+    retries: int = 0  # failed attempts before this one (the backend's own and backends/retry.py's)
 
 
 @runtime_checkable
@@ -75,3 +77,10 @@ class Backend(Protocol):
 
 class BackendError(RuntimeError):
     """A backend could not be built or used; the message is meant for the user as is."""
+
+
+class TransientBackendError(RuntimeError):
+    """A call failed in a way worth another try: the same request may simply be sent again.
+
+    Raised by a backend for a fault it does not retry itself; `backends/retry.py` retries it
+    (bounded, with backoff). Anything else a backend raises ends the sample `engine_error`."""

@@ -228,6 +228,7 @@ class OpenAIBackend:
                         raise
                     done = None
                 if done is not None:
+                    done.retries = attempt  # recorded on the call row (backends/retry.py)
                     return done
                 await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
         raise AssertionError("unreachable")

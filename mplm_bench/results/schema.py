@@ -70,6 +70,7 @@ CALL_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("response", pa.string()),
     ("prompt", pa.string()),
     ("error", pa.string()),
+    ("retries", pa.int64()),
 ]
 
 CALL_SCHEMA = pa.schema(CALL_COLUMNS)

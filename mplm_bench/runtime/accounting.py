@@ -40,6 +40,7 @@ class CallRecord:
     response: str = ""
     prompt: str | None = None  # only with --log-prompts
     error: str | None = None
+    retries: int = 0  # failed attempts before the one recorded (backends/retry.py)
 
     def to_row(self) -> dict:
         return asdict(self)

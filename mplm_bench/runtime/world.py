@@ -148,6 +148,7 @@ class World:
         rec.response = comp.text
         rec.status = status
         rec.error = comp.error
+        rec.retries = comp.retries
         self.metrics.add_call(rec)
         if status == "preempted":
             self.metrics.n_preempted += 1
@@ -165,6 +166,10 @@ class World:
         if comp.finish_reason in ("error", "abort"):
             self.record(ticket, comp, end_v, end_wall, "error")
             self.finish(Status.ENGINE_ERROR, comp.error or f"engine ended a step with {comp.finish_reason}")
+            return
+        if comp.finish_reason == "timeout":  # no answer within -M request_timeout_s
+            self.record(ticket, comp, end_v, end_wall, "error")
+            self.finish(Status.TIMEOUT, comp.error or "a call got no answer in time")
             return
         if comp.finish_reason == "prompt_too_long":
             self.record(ticket, comp, end_v, end_wall, "error")
