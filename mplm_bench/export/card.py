@@ -16,6 +16,8 @@ from mplm_bench.results.manifest import git_state, package_versions
 if TYPE_CHECKING:
     from mplm_bench.export.sft import ExportSummary
 
+WRONG_ANSWER = "wrong answer"  # a sample counter: ended ok, answer scored wrong
+
 COLUMN_DOCS = {
     "messages": "the chat: system, user (the thread's whole prompt at this step), assistant (the reference response)",
     "prompt": "system and user messages (`--layout prompt-completion`)",
@@ -104,7 +106,9 @@ def render_card(summary: ExportSummary) -> str:
     tokenizer = summary.sources[0]["backend"].get("tokenizer", "?") if summary.sources else "?"
     tokens, longest = _tokens(summary)
     left_out = [[k, f"{v:,}"] for k, v in sorted(summary.dropped.items()) if v]
-    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.samples.items()))
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.samples.items()) if k != WRONG_ANSWER)
+    if wrong := summary.samples.get(WRONG_ANSWER, 0):
+        statuses += f" ({wrong:,} of them with a wrong answer)"
     layout = "`messages`" if o.layout == "messages" else "`prompt` and `completion`"
     noise = ""
     if summary.error_rate > 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplm_bench.config import ConfigError
+from mplm_bench.export.card import WRONG_ANSWER, write_card
 from mplm_bench.export.options import ExportOptions
 from mplm_bench.export.select import Selector, digest, validation_groups
 from mplm_bench.export.steps import SampleSteps, Step, TraceSource
@@ -76,8 +77,6 @@ def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
                on_start: StartFn | None = None) -> ExportSummary:
     """Write DIR/{train,validation}.parquet (+ .jsonl) and DIR/README.md; raise ConfigError on bad
     input with nothing written."""
-    from mplm_bench.export.card import write_card
-
     started = time.perf_counter()
     staged = StagedDir(opts.out, opts.overwrite)
     staged.check()
@@ -135,7 +134,7 @@ async def _collect(sources: list[TraceSource], todo: list[int], groups: list[byt
                 summary.samples[sample.status] += 1
                 summary.dropped["step preempted or cut (no complete response)"] += sample.unfinished
                 if sample.status == "ok" and not sample.correct:
-                    summary.samples["incorrect"] += 1
+                    summary.samples[WRONG_ANSWER] += 1
                     if not opts.allow_noise:
                         summary.dropped["sample with a wrong answer (all its steps)"] += 1
                         sample.steps = []

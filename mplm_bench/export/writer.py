@@ -53,6 +53,7 @@ class SplitWriter:
         self.rows = 0
         self._buffer: list[dict[str, Any]] = []
         self._parquet: pq.ParquetWriter | None = None
+        self._closed = False
         self._jsonl = open(self.jsonl_path, "w", encoding="utf-8") if self.jsonl_path else None  # noqa: SIM115
 
     def add(self, row: dict[str, Any]) -> None:
@@ -72,7 +73,10 @@ class SplitWriter:
         self._buffer = []
 
     def close(self) -> int:
-        """Finish the files; a split without rows leaves no files at all."""
+        """Finish the files; a split without rows leaves no files at all. Idempotent."""
+        if self._closed:
+            return self.rows
+        self._closed = True
         self._flush()
         if self._parquet is not None:
             self._parquet.close()
