@@ -65,6 +65,12 @@ def test_cached_tokens_round_down_to_whole_blocks():
     assert clock.next_done() == (pytest.approx(36.0), [0])
 
 
+def test_measured_decode_points_are_interpolated_and_extended_by_the_slope():
+    costs = EngineCosts(0.0, 0.0, 9.0, 0.5, decode_points=((1, 1.0), (2, 3.0), (8, 6.0)))
+    assert [costs.iteration(b) for b in (1, 2, 4, 8, 10)] == [1.0, 3.0, 4.0, 6.0, 7.0]
+    assert EngineCosts(0.0, 0.0, 1.0, 0.5).iteration(4) == 3.0  # no points: the line
+
+
 def test_max_batch_queues_the_rest():
     costs = EngineCosts(0.0, 0.0, 1.0, 0.0, max_batch=2)
     clock = BatchClock(costs)

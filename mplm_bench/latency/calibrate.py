@@ -85,13 +85,22 @@ def calibration_plan(quick: bool = False, prompt_lengths: str | None = None, bat
 
 
 class ScriptedReplies:
-    """The replay policy: the prompt's fixed reply (the backend asks for as many tokens)."""
+    """The replay policy: the prompt's fixed reply (the backend asks for as many tokens).
 
-    def __init__(self) -> None:
+    Prompts it did not make go to `fallback`, e.g. a task's reference policy, so one engine can
+    be calibrated and then replay a protocol (benchmarks/replay.py)."""
+
+    def __init__(self, fallback: Callable[[str], str] | None = None) -> None:
         self.replies: dict[str, str] = {}
+        self.fallback = fallback
 
     def __call__(self, prompt: str) -> str:
-        return self.replies[prompt]
+        reply = self.replies.get(prompt)
+        if reply is not None:
+            return reply
+        if self.fallback is None:
+            raise KeyError("calibration replay: a prompt it did not make")
+        return self.fallback(prompt)
 
     def prompt(self, nonce: str, words: int, reply_tokens: int) -> str:
         body = " ".join(_WORDS[(i * 7 + len(nonce)) % len(_WORDS)] for i in range(max(0, words)))

@@ -12,13 +12,17 @@ keeps every measurement next to the fitted parameters, so a fit can be checked o
       decode: [{batch, tokens, iteration_s}, ...]                    # batch sequences together
 
 The model (runtime/latency.py): a request alone takes per_request + uncached x prefill (its first
-token) + (tokens - 1) x iteration(1); a decode iteration with b sequences takes decode_base +
-b x decode_per_seq. Both lines are least-squares fits of the measurements.
+token) + (tokens - 1) x iteration(1). Both `fit` lines are least-squares fits of the
+measurements (prefill latency against uncached tokens; iteration time against batch size). A
+decode iteration's time is read off the measured points, linearly between them, and past the
+largest measured batch grows by decode_per_seq per sequence (decode_base + b x decode_per_seq
+summarises the curve; small batches are rarely on that line).
 """
 
 from __future__ import annotations
 
 import hashlib
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -86,7 +90,16 @@ class LatencyProfile(_Strict):
     def costs(self) -> EngineCosts:
         f, on = self.fit, self.measured_on
         return EngineCosts(f.per_request_s, f.prefill_s_per_token, f.decode_base_s, f.decode_per_seq_s,
-                           max_batch=on.max_num_seqs, block_size=on.block_size)
+                           max_batch=on.max_num_seqs, block_size=on.block_size,
+                           decode_points=decode_points(self.measurements.decode))
+
+
+def decode_points(points: Sequence[DecodePoint]) -> tuple[tuple[int, float], ...]:
+    """(batch, seconds per iteration) by batch; the median where a batch was measured twice."""
+    by: dict[int, list[float]] = {}
+    for d in points:
+        by.setdefault(d.batch, []).append(d.iteration_s)
+    return tuple((b, statistics.median(v)) for b, v in sorted(by.items()))
 
 
 def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:

@@ -40,9 +40,22 @@ class EngineCosts:
     decode_per_seq: float  # ... plus this per sequence in the batch
     max_batch: int | None = None  # the engine's max_num_seqs; later requests queue
     block_size: int | None = None  # prefix-cache granularity: cached prompt tokens round down
+    # measured (batch, seconds per iteration), by batch: when given, an iteration's time is read
+    # off these, linearly between them (engines are rarely linear at small batches: on the CPU
+    # build here batch 2 costs 2.4x batch 1, batch 4 barely more), and past the largest one it
+    # grows by decode_per_seq per sequence
+    decode_points: tuple[tuple[int, float], ...] = ()
 
     def iteration(self, batch: int) -> float:
-        return self.decode_base + self.decode_per_seq * batch
+        pts = self.decode_points
+        if not pts:
+            return self.decode_base + self.decode_per_seq * batch
+        if batch <= pts[0][0]:
+            return pts[0][1]
+        for (b0, s0), (b1, s1) in zip(pts, pts[1:], strict=False):
+            if batch <= b1:
+                return s0 + (s1 - s0) * (batch - b0) / (b1 - b0)
+        return pts[-1][1] + self.decode_per_seq * (batch - pts[-1][0])
 
     def uncached(self, c: Completion) -> int:
         cached = c.cached_prompt_tokens
