@@ -99,10 +99,7 @@ class Strategy:
 
 
 def context_window(backend: Backend) -> int | None:
-    """The backend's context window in tokens, when it has one: engines report theirs; the
-    scripted backend has one only with `-M max_model_len`."""
-    for holder in (backend, getattr(backend, "options", None)):
-        value = getattr(holder, "max_model_len", None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+    """The backend's context window in tokens, as its `describe()` reports it (engines report
+    theirs; the scripted backend has one only with `-M max_model_len`); None when it has none."""
+    value = backend.describe().get("max_model_len")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -112,7 +112,23 @@ def chunk(text: str, counter: Counter, chunk_tokens: int) -> list[str]:
 def head_and_tail(text: str, counter: Counter, budget: int, marker: str) -> tuple[str, int] | None:
     """The first and last paragraphs of `text` within `budget` tokens (about half each, the
     marker included) joined by `marker`, whose `{cut}` is replaced by the tokens left out; and
-    that number. None when not one paragraph of each end fits."""
+    that number. None when not one paragraph of each end fits.
+
+    Pieces are counted apart, and BPE merges a little differently across their joins, so the
+    joined text is counted again and the room shrunk by any excess."""
+    room = budget
+    for _ in range(4):
+        kept = _head_and_tail(text, counter, room, marker)
+        if kept is None:
+            return None
+        excess = counter.count(kept[0]) - budget
+        if excess <= 0:
+            return kept
+        room -= excess
+    return None
+
+
+def _head_and_tail(text: str, counter: Counter, budget: int, marker: str) -> tuple[str, int] | None:
     ps = pieces(text, counter, max(1, budget // 2))
     sep = counter.count(SEPARATOR)
     room = budget - counter.count(marker.format(cut=10**6)) - 2 * sep
