@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # -M keys that are sampling parameters rather than backend options.
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
 # -S keys that are runtime caps rather than strategy options.
-CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox")
+CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox",
+            "max_sample_chars")
 # Option names whose values never reach a manifest, log or Parquet file.
 SECRET_KEYS = ("api_key", "token", "password")
 

@@ -13,9 +13,12 @@ class Caps:
     max_total_tokens: int = 50_000_000  # generated tokens per sample
     max_wall_s: float = 3600.0  # wall clock per sample -> status timeout
     max_inbox: int = 100_000  # messages waiting in one thread's inbox
+    # characters a sample holds (prompts, messages, responses; World.chars): bounds its memory
+    # whatever a model writes. The largest reference trace, 25x25 fork-join, holds 5.5M.
+    max_sample_chars: int = 100_000_000
 
     def __post_init__(self) -> None:
-        for name in ("max_threads", "max_steps", "max_total_tokens", "max_inbox"):
+        for name in ("max_threads", "max_steps", "max_total_tokens", "max_inbox", "max_sample_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
         if self.max_depth < 0:  # 0: no thread may spawn

@@ -68,6 +68,9 @@ class World:
         # counting tokens per segment reuses counts of parts it has seen, e.g. PaCoRe references
         segments = [master_prompt] if isinstance(master_prompt, str) else list(master_prompt)
         self.threads: dict[str, Thread] = {MASTER_ID: Thread(MASTER_ID, None, 0, segments)}
+        # characters held in prompts, inboxes and responses (`Caps.max_sample_chars`); a spawn
+        # body or a payload sent to many threads is one shared string, counted once
+        self.chars = sum(map(len, segments))
         self.calls: list[CallRecord] = []
         self.metrics = SampleMetrics()
         self.done = False
@@ -85,6 +88,7 @@ class World:
             if s.id in self.threads:
                 raise ValueError(f"seed thread {s.id!r} given twice (or as the master)")
             self.threads[s.id] = Thread(s.id, MASTER_ID, 1, list(s.segments))
+            self.chars += sum(map(len, s.segments))
             master.children.append(s.id)
             self._consumed[s.id] = MASTER_ID
             if s.max_tokens is not None:
@@ -149,6 +153,7 @@ class World:
         rec.status = status
         rec.error = comp.error
         rec.retries = comp.retries
+        self.chars += len(comp.text)
         self.metrics.add_call(rec)
         if status == "preempted":
             self.metrics.n_preempted += 1
@@ -193,6 +198,8 @@ class World:
                 return
         for send in step.sends:
             self._send(thread, send.ids, send.payload, cp, level, rec.call)
+        if self._over_chars():
+            return
         match step.terminal:
             case Recv() as recv:
                 thread.state = ThreadState.WAITING
@@ -222,6 +229,7 @@ class World:
 
     # -- directives ----------------------------------------------------------------------
     def _spawn(self, parent: Thread, ids: tuple[str, ...], body: str, cp: float, level: int) -> None:
+        self.chars += len(body) + 24 * len(ids)  # one body; an id line per thread
         for tid in ids:
             if tid == parent.id or tid == MASTER_ID or self._is_ancestor(tid, parent):
                 self.metrics.n_protocol_errors += 1  # a thread cannot respawn itself or an ancestor
@@ -255,6 +263,7 @@ class World:
         # sends to 73 peers at once
         self._seq += 1
         msg = Message(sender.id, payload, self._seq, cp, level, call)
+        self.chars += len(payload) + 8 * len(ids)  # one payload; a reference per inbox
         threads, dirty, max_inbox = self.threads, self._dirty, self.caps.max_inbox
         delivered = 0
         for tid in ids:
@@ -284,13 +293,16 @@ class World:
         for t in dirty:
             if t.state is ThreadState.WAITING and t.ready():
                 msgs = t.take_messages()
-                t.segments.extend(resume_segments(t.last_kept, [m.payload for m in msgs])
-                                  if self.dialect is None else self.dialect.resume(t, msgs))
+                grown = (resume_segments(t.last_kept, [m.payload for m in msgs])
+                         if self.dialect is None else self.dialect.resume(t, msgs))
+                t.segments.extend(grown)
+                self.chars += sum(map(len, grown))
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
+        self._over_chars()
 
     def _end_thread(self, thread: Thread, why: str) -> None:
         thread.state = ThreadState.STOPPED
@@ -317,6 +329,15 @@ class World:
                 return True
             p = self.threads[p].parent
         return False
+
+    def _over_chars(self) -> bool:
+        """End the sample when it holds more characters than its cap (hostile output: a huge
+        payload sent to every thread, resumed again and again, must not exhaust memory)."""
+        if self.chars <= self.caps.max_sample_chars:
+            return False
+        self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_sample_chars} characters of "
+                                         "prompts, messages and responses")
+        return True
 
     # -- ending --------------------------------------------------------------------------
     def deadlock(self) -> None:
