@@ -125,3 +125,13 @@ def test_analysis_help_imports_nothing_heavy():
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_strategy_option_named_like_a_sampling_parameter_keeps_its_own_column():
+    from mplm_bench.analysis.load import settings_of
+
+    manifest = {"config": {"seed": 0}, "strategy_options": {"temperature": 0.8, "k": 4},
+                "sampling": {"temperature": 0.0, "seed": 1}}
+    s = settings_of(manifest)
+    assert s["strategy_temperature"] == 0.8 and s["temperature"] == 0.0
+    assert s["k"] == 4 and s["sampling_seed"] == 1

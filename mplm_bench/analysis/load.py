@@ -1,7 +1,8 @@
 """Find runs under paths and load their samples (with settings from the manifest) and calls.
 
 A run is any folder with a `manifest.json`. Each samples row gains the run's settings as
-columns: the task options (`p`, `hard`, `vars`, ...), the strategy options, the sampling
+columns: the task options (`p`, `hard`, `vars`, ...), the strategy options (`strategy_NAME` where
+NAME is also a sampling parameter, e.g. PaCoRe's `-S temperature`), the sampling
 parameters (`temperature`, `top_p`, `max_tokens`, `sampling_seed`), the instance `seed` and
 `data`, plus `run_dir`. A setting never overwrites a column the run wrote itself (`size`,
 `scheduler`). The names of the setting columns are kept in `df.attrs["settings"]`.
@@ -62,9 +63,12 @@ def settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
     sampling = dict(manifest.get("sampling", {}))
     out: dict[str, Any] = {"seed": config.get("seed"), "data": config.get("data")}
     out.update(manifest.get("task_options") or config.get("task_options") or {})
-    out.update(manifest.get("strategy_options") or config.get("strategy_options") or {})
+    strategy = manifest.get("strategy_options") or config.get("strategy_options") or {}
     if "seed" in sampling:
         sampling["sampling_seed"] = sampling.pop("seed")
+    # a strategy option named like a sampling parameter (PaCoRe/SC's `-S temperature`, the
+    # trajectories' own) must not be hidden by it: it becomes `strategy_temperature`
+    out.update({(f"strategy_{k}" if k in sampling else k): v for k, v in strategy.items()})
     out.update(sampling)
     return {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
             for k, v in out.items()}
