@@ -122,7 +122,8 @@ def print_catalogue() -> None:
             table.add_row(name, _options_text(obj), _doc(obj))
         console.print(table)
     console.print("every backend also takes -M max_tokens temperature top_p seed; the scripted one "
-                  "-M decode_per_token prefill_per_token per_request (virtual clock)")
+                  "-M decode_per_token prefill_per_token per_request (virtual clock), or latency_profile=FILE "
+                  "(simulated seconds; `mplm-bench calibrate` writes one)")
     console.print("every strategy also takes the caps -S " + " ".join(f"{k}=" for k in CAP_KEYS))
 
 

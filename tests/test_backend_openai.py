@@ -248,3 +248,22 @@ def test_prompt_too_long_checked_on_the_client(client: Any) -> None:
     backend, loop = client
     c = loop.run_until_complete(backend.generate(req("big", "word " * 9000)))
     assert c.finish_reason == "prompt_too_long" and c.prompt_tokens > 8191
+
+
+@pytest.mark.engine
+@needs_engine
+def test_replay_asks_the_server_for_exactly_the_scripted_tokens(server: str) -> None:
+    """`-M replay=scripted` (issue 11): the policy's text, the server's real work for as many tokens."""
+    from mplm_bench.backends.openai import build_openai
+
+    scripted = "<send [0]>{ (0,0): {1} }</send>" + " and then" * 20 + "\n<recv [1,2]>"
+    backend = build_openai(lambda prompt: scripted, {"base_url": server, "replay": "scripted"})
+    loop = asyncio.new_event_loop()
+    try:
+        c = loop.run_until_complete(backend.generate(req("replay", PROMPTS[0], max_tokens=500)))
+        assert backend.describe()["replay"] == "scripted"
+    finally:
+        loop.run_until_complete(backend.aclose())
+        loop.close()
+    assert c.text == scripted and c.finish_reason == "stop"  # EOS ignored: the full count, then "stop"
+    assert c.completion_tokens == backend._renderer.count(scripted) and c.ttft_s is not None

@@ -25,6 +25,7 @@ MEAN_COLUMNS = {
     "n_preempted_mean": "n_preempted",
     "rounds_mean": "rounds",
     "wall_s_mean": "wall_s",
+    "sim_latency_s_mean": "sim_latency_s",  # only with -M latency_profile (else nan)
 }
 
 
@@ -61,7 +62,7 @@ def summarize_group(g: pd.DataFrame) -> dict[str, Any]:
     row: dict[str, Any] = {"n": n, "accuracy": k / n, "accuracy_lo": lo, "accuracy_hi": hi,
                            "gen_tokens_median": float(g["gen_tokens"].median())}
     for name, col in MEAN_COLUMNS.items():
-        row[name] = float(g[col].mean())
+        row[name] = float(pd.to_numeric(g[col], errors="coerce").mean()) if col in g else float("nan")
     row["statuses"] = status_counts(g["status"])
     return row
 

@@ -72,6 +72,8 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             "statuses": statuses_text(r["statuses"]),
             "wall s": num(r["wall_s_mean"], 2),
         }
+        if summary.get("sim_latency_s_mean", pd.Series(dtype=float)).notna().any():
+            row["sim s"] = num(r["sim_latency_s_mean"], 2)  # simulated seconds per sample
         rows.append(row)
     return pd.DataFrame(rows)
 
