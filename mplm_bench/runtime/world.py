@@ -293,16 +293,19 @@ class World:
         for t in dirty:
             if t.state is ThreadState.WAITING and t.ready():
                 msgs = t.take_messages()
+                # counted before the messages are copied into the prompt: one resume of a
+                # thread that received huge payloads must not be what exhausts memory
+                self.chars += len(t.last_kept) + sum(len(m.payload) for m in msgs)
+                if self._over_chars():
+                    return
                 grown = (resume_segments(t.last_kept, [m.payload for m in msgs])
                          if self.dialect is None else self.dialect.resume(t, msgs))
                 t.segments.extend(grown)
-                self.chars += sum(map(len, grown))
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
-        self._over_chars()
 
     def _end_thread(self, thread: Thread, why: str) -> None:
         thread.state = ThreadState.STOPPED
