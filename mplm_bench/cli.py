@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -342,10 +343,26 @@ def calibrate(
 
 
 def main() -> None:
+    """The console script. Typer's own usage errors (an unknown flag, `-n abc`) become one
+    `error:` line with exit code 2, like every other bad input, instead of a framed panel."""
+    from typer.exceptions import TyperException
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except BrokenPipeError:  # `mplm-bench list | head`
         sys.stderr.close()
+        return
+    except typer.Abort:
+        code = 1
+    except TyperException as e:
+        if type(e).__name__ == "NoArgsIsHelpError" and hasattr(e, "show"):
+            e.show()  # `mplm-bench` alone: the help
+        else:
+            text = e.format_message() if hasattr(e, "format_message") else str(e)
+            with contextlib.suppress(typer.Exit):
+                _fail(" ".join(text.split()) + " (see --help)", getattr(e, "exit_code", 2))
+        code = getattr(e, "exit_code", 2)
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ def print_catalogue() -> None:
     console.print("every backend also takes -M max_tokens temperature top_p seed; the scripted one "
                   "-M decode_per_token prefill_per_token per_request (virtual clock), or latency_profile=FILE "
                   "(simulated seconds; `mplm-bench calibrate` writes one)")
+    console.print("every backend also takes -M request_timeout_s request_retries retry_backoff_s (per "
+                  "call) and faults=error=0.1,hang=0.1,... (injected faults: backends/faults.py)")
     console.print("every strategy also takes the caps -S " + " ".join(f"{k}=" for k in CAP_KEYS))
 
 

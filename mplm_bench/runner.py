@@ -98,6 +98,8 @@ def plan(cfg: RunConfig) -> Plan:
         raise ConfigError(f"{cfg.data}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:  # unreadable, or a folder where a file was expected
         raise ConfigError(f"{e.filename or cfg.data}: {e.strerror or e}") from None
+    if not instances:
+        raise ConfigError(f"{cfg.data}: no instances in it")
     store = RunStore(cfg.out / cfg.run_id())
     check_writable(store.dir)  # before an engine spends a minute starting
     done = store.done_parts()
