@@ -19,6 +19,7 @@ never an engine's own metrics.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import statistics
 from collections.abc import Callable
@@ -51,7 +52,7 @@ class CalibrationPlan:
     prompt_lengths: tuple[int, ...] = (32, 128, 512, 1024, 2048)
     batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     decode_tokens: int = 32
-    repeats: int = 3  # prefill points per length (decode batches are measured once each)
+    repeats: int = 3  # rounds: every length and batch is measured this many times
 
 
 QUICK = CalibrationPlan(prompt_lengths=(64, 512), batches=(1, 4), decode_tokens=16, repeats=1)
@@ -103,8 +104,11 @@ class ScriptedReplies:
         return self.fallback(prompt)
 
     def prompt(self, nonce: str, words: int, reply_tokens: int) -> str:
+        """A fresh prompt of about `words` tokens whose reply is `reply_tokens` long. It opens with
+        a digest of the nonce, so two prompts part right after the chat template's head (a
+        readable nonce such as `run-12` would share its first characters, and so KV blocks)."""
         body = " ".join(_WORDS[(i * 7 + len(nonce)) % len(_WORDS)] for i in range(max(0, words)))
-        text = f"[{nonce}] {body}"
+        text = f"{hashlib.sha256(nonce.encode()).hexdigest()[:16]} {body}"
         self.replies[text] = " the" * reply_tokens if reply_tokens > 1 else "the"
         return text
 
@@ -119,39 +123,48 @@ def _checked(c: Completion, what: str) -> Completion:
     return c
 
 
+async def _prefill(backend: Backend, replies: ScriptedReplies, nonce: str, n: int) -> PrefillPoint:
+    c = _checked(await backend.generate(_request(f"cal/{nonce}", replies.prompt(nonce, n, 1), 1)),
+                 f"prefill of {n} tokens")
+    return PrefillPoint(prompt_tokens=c.prompt_tokens, uncached_tokens=c.prompt_tokens - c.cached_prompt_tokens,
+                        latency_s=float(c.latency_s or 0))
+
+
+async def _decode(backend: Backend, replies: ScriptedReplies, nonce: str, b: int, t: int) -> DecodePoint:
+    texts = [replies.prompt(f"{nonce}.{i}", 16, t) for i in range(b)]
+    comps = await asyncio.gather(*(backend.generate(_request(f"cal/{nonce}.{i}", x, t)) for i, x in enumerate(texts)))
+    per_iter = []
+    for c in comps:
+        _checked(c, f"decode at batch {b}")
+        if c.completion_tokens >= 2 and c.ttft_s is not None:
+            per_iter.append((float(c.latency_s or 0) - c.ttft_s) / (c.completion_tokens - 1))
+    if not per_iter:
+        raise BackendError(f"calibration: decode at batch {b} generated fewer than 2 tokens per request")
+    return DecodePoint(batch=b, tokens=min(c.completion_tokens for c in comps), iteration_s=statistics.median(per_iter))
+
+
 async def measure(backend: Backend, replies: ScriptedReplies, plan: CalibrationPlan,
                   max_model_len: int | None = None, say: Callable[[str], None] = print) -> Measurements:
+    """Every point of the plan, `repeats` times over, in interleaved rounds: on a shared machine
+    the load drifts, and a round-robin spreads a busy minute over all points instead of one."""
     run = f"{os.getpid()}-{datetime.now(UTC).strftime('%H%M%S%f')}"
     for i in range(2):  # warm up: the first requests pay one-off costs
         await backend.generate(_request(f"cal/w{i}", replies.prompt(f"{run}w{i}", 64, 8), 8))
+    lengths = [n for n in plan.prompt_lengths if max_model_len is None or n + 64 <= max_model_len]
+    if len(lengths) < len(plan.prompt_lengths):
+        say(f"  prefill: lengths over max_model_len={max_model_len} skipped")
     prefill: list[PrefillPoint] = []
-    for n in plan.prompt_lengths:
-        if max_model_len is not None and n + 64 > max_model_len:
-            say(f"  prefill {n} tokens: skipped (max_model_len={max_model_len})")
-            continue
-        for r in range(plan.repeats):
-            text = replies.prompt(f"{run}p{n}.{r}", n, 1)
-            c = _checked(await backend.generate(_request(f"cal/p{n}.{r}", text, 1)), f"prefill of {n} tokens")
-            prefill.append(PrefillPoint(prompt_tokens=c.prompt_tokens, latency_s=float(c.latency_s or 0),
-                                        uncached_tokens=c.prompt_tokens - c.cached_prompt_tokens))
-        say(f"  prefill {prefill[-1].uncached_tokens:>5} uncached tokens: {prefill[-1].latency_s:.3f} s")
     decode: list[DecodePoint] = []
-    t = plan.decode_tokens
-    for b in plan.batches:
-        texts = [replies.prompt(f"{run}d{b}.{i}", 16, t) for i in range(b)]
-        comps = await asyncio.gather(*(backend.generate(_request(f"cal/d{b}.{i}", x, t)) for i, x in enumerate(texts)))
-        per_iter = []
-        for c in comps:
-            _checked(c, f"decode at batch {b}")
-            if c.completion_tokens >= 2 and c.ttft_s is not None:
-                per_iter.append((float(c.latency_s or 0) - c.ttft_s) / (c.completion_tokens - 1))
-        if not per_iter:
-            raise BackendError(f"calibration: decode at batch {b} generated fewer than 2 tokens per request")
-        point = DecodePoint(batch=b, tokens=min(c.completion_tokens for c in comps), iteration_s=statistics.median(per_iter))
-        decode.append(point)
-        say(f"  decode batch {b:>3}: {point.iteration_s * 1000:.1f} ms per iteration")
-    if len(prefill) < 2:
-        raise ConfigError("calibration needs at least two prefill points: add shorter --prompt-lengths")
+    for r in range(plan.repeats):
+        for n in lengths:
+            prefill.append(await _prefill(backend, replies, f"{run}p{n}.{r}", n))
+        for b in plan.batches:
+            decode.append(await _decode(backend, replies, f"{run}d{b}.{r}", b, plan.decode_tokens))
+        say(f"  round {r + 1}/{plan.repeats}: prefill " + ", ".join(
+            f"{p.uncached_tokens} tok {p.latency_s:.2f} s" for p in prefill[-len(lengths):]) + "; decode " + ", ".join(
+            f"b{d.batch} {d.iteration_s * 1000:.0f} ms" for d in decode[-len(plan.batches):]))
+    if len({p.uncached_tokens for p in prefill}) < 2:
+        raise ConfigError("calibration needs prefill points of two lengths at least: add shorter --prompt-lengths")
     return Measurements(prefill=prefill, decode=decode)
 
 

@@ -95,11 +95,9 @@ class LatencyProfile(_Strict):
 
 
 def decode_points(points: Sequence[DecodePoint]) -> tuple[tuple[int, float], ...]:
-    """(batch, seconds per iteration) by batch; the median where a batch was measured twice."""
-    by: dict[int, list[float]] = {}
-    for d in points:
-        by.setdefault(d.batch, []).append(d.iteration_s)
-    return tuple((b, statistics.median(v)) for b, v in sorted(by.items()))
+    """(batch, seconds per iteration) by batch; the median where a batch was measured more than once."""
+    bs, its = medians([(d.batch, d.iteration_s) for d in points])
+    return tuple((int(b), s) for b, s in zip(bs, its, strict=True))
 
 
 def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
@@ -114,12 +112,22 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, floa
     return my - slope * mx, slope
 
 
+def medians(pairs: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The median y at each x: one busy moment on a shared machine moves one point, not the fit."""
+    by: dict[float, list[float]] = {}
+    for x, y in pairs:
+        by.setdefault(x, []).append(y)
+    xs = sorted(by)
+    return xs, [statistics.median(by[x]) for x in xs]
+
+
 def fit(m: Measurements) -> Fit:
-    """Both lines, clamped at zero: a slightly negative intercept is measurement noise."""
-    per_request, prefill = least_squares([p.uncached_tokens for p in m.prefill], [p.latency_s for p in m.prefill])
-    base, per_seq = least_squares([d.batch for d in m.decode], [d.iteration_s for d in m.decode])
+    """Both lines through the medians, clamped at zero: a slightly negative intercept is noise."""
+    per_request, prefill = least_squares(*medians([(p.uncached_tokens, p.latency_s) for p in m.prefill]))
+    bs, its = medians([(d.batch, d.iteration_s) for d in m.decode])
+    base, per_seq = least_squares(bs, its)
     if per_seq < 0:  # decoding more sequences is never faster: fit a flat line instead
-        base, per_seq = sum(d.iteration_s for d in m.decode) / len(m.decode), 0.0
+        base, per_seq = sum(its) / len(its), 0.0
     return Fit(per_request_s=max(0.0, per_request), prefill_s_per_token=max(0.0, prefill),
                decode_base_s=max(0.0, base), decode_per_seq_s=per_seq)
 
