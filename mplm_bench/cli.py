@@ -35,8 +35,10 @@ MaxRetriesOpt = Annotated[int, typer.Option(help="Re-runs of a sample whose acto
 
 def _fail(message: str, code: int = 2) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets (`pip install 'mplm-bench[ray]'`) that are not markup
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -13,6 +13,7 @@ from mplm_bench import registry
 from mplm_bench.backends.base import BackendError
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors.base import Executor
 from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.runner import build_backend, execute_with, plan
 
@@ -25,13 +26,14 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
                       f"{p.store.dir} are on disk")
         print_summary(p.store.dir)
         return 0
+    runner: Executor | None = None
+    if executor is not None and executor.kind == "ray":  # each actor builds its own backend
+        runner = open_ray_executor(executor)  # Ray missing or unreachable: one line, first
     skipped = len(p.instances) * cfg.repeats - len(p.todo)
     console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
                   + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
     backend = None
-    if executor is not None and executor.kind == "ray":
-        runner = open_ray_executor(executor)  # each actor builds its own backend
-    else:
+    if runner is None:
         try:
             backend = build_backend(p)
         except BackendError as e:

@@ -166,3 +166,47 @@ def test_a_sweep_resumes_across_executors(cluster, local_root, tmp_path, first, 
     assert_same_runs(local_root, tmp_path)
     manifests = [json.loads(p.read_text()) for p in tmp_path.glob("*/manifest.json")]
     assert {m["resumed"] for m in manifests} == {1} and {m["executor"]["executor"] for m in manifests} == {then}
+
+
+# -- the command line ------------------------------------------------------------------------
+RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=4", "-n", "3", "-q"]
+
+
+def test_cli_runs_on_ray_and_writes_what_a_local_run_writes(tmp_path):
+    from analysis_data import cli
+
+    r = cli(*RUN, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-actors", "2")
+    assert r.returncode == 0, r.stderr
+    assert cli(*RUN, "--out", str(tmp_path / "local")).returncode == 0
+    assert_same_runs(tmp_path / "local", tmp_path / "ray")
+    (m,) = [json.loads(p.read_text()) for p in (tmp_path / "ray").glob("*/manifest.json")]
+    assert m["executor"]["requested_address"] == "local" and len(m["executor"]["actors"]) == 2
+    assert m["versions"]["ray"] == ray.__version__
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--executor", "spark"], "--executor: Input should be 'local' or 'ray'"),
+    (["--ray-address", "127.0.0.1:6379"], "--ray-address needs --executor ray"),
+    (["--executor", "ray", "--max-retries", "-1"], "--max-retries: Input should be greater than or equal to 0"),
+    # in a fresh process: this one may be connected to the module's cluster already
+    (["--executor", "ray", "--ray-address", "127.0.0.1:9"], "cannot connect to Ray at 127.0.0.1:9"),
+])
+def test_cli_bad_executor_options_are_one_line(tmp_path, args, needle):
+    from analysis_data import cli, invoke
+
+    r = (cli if "--ray-address" in args else invoke)(*RUN, "--out", str(tmp_path), *args)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_without_ray_names_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    from analysis_data import ENV
+
+    code = ("import sys; sys.modules['ray'] = None; from mplm_bench.cli import main; "
+            f"sys.argv = ['mplm-bench', *{RUN + ['--out', str(tmp_path), '--executor', 'ray']!r}]; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 2 and "pip install 'mplm-bench[ray]'" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
