@@ -13,6 +13,7 @@ Every protocol is harness-driven (`dialect.py`): the model writes plain text.
 from __future__ import annotations
 
 import math
+import random
 from functools import cached_property
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from mplm_bench.tasks.base import (
 )
 from mplm_bench.tasks.longqa import prompts
 from mplm_bench.tasks.longqa.chunking import chunk, head_and_tail, summary_budget
+from mplm_bench.tasks.longqa.corrupt import corrupt_step
 from mplm_bench.tasks.longqa.data import load_source
 from mplm_bench.tasks.longqa.dialect import FINAL_ANSWER, LongQADialect
 from mplm_bench.tasks.longqa.haystack import generate_record
@@ -172,6 +174,10 @@ class LongQATask(Task):
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
         return POLICIES[protocol]
+
+    def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
+        """One wrong step for the noisy scripted backend (see `corrupt.py`)."""
+        return corrupt_step(prompt, response, rng)
 
     def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
         return STEP_BUDGET  # readers and workers get their own budgets (setup)
