@@ -113,7 +113,7 @@ def test_scripted_strategies_solve_the_offline_set(tmp_path, strategy):
     first = c[c["step"] == 0]
     assert set(first[first["thread_id"] != "0"]["consumed_from"]) == {"0"}  # seeded by the master
     if strategy == "mplm":
-        assert (s["summary_budget"] == 2048).all() and (s["query_rounds"] == 3).all()
+        assert (s["summary_budget"] == 2048).all() and (s["chunk_tokens_used"] == 1600).all()
         assert (s["n_messages"] > 4).all()  # summaries, then questions and answers
         again = c[(c["thread_id"] != "0") & (c["step"] == 1)]
         assert len(again) > 0  # readers asked again keep their context: the prefix is cached

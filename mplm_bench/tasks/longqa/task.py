@@ -116,14 +116,15 @@ class LongQATask(Task):
         record: Record = instance.data["record"]
         chunks = self._chunks(instance, ctx.window)
         n, ids = len(chunks), tuple(str(i) for i in range(1, len(chunks) + 1))
-        columns: dict[str, Any] = {"n_chunks": n, "chunk_tokens": self._chunk_size(ctx.window)}
+        # not named like an option: a sample column would hide the report's setting column
+        columns: dict[str, Any] = {"n_chunks": n, "chunk_tokens_used": self._chunk_size(ctx.window)}
         if protocol == "mplm":
             budget = summary_budget(n)
             rounds = getattr(ctx.strategy_options, "query_rounds", DEFAULT_QUERY_ROUNDS)
             seeds = tuple(Seed(i, prompts.reader_prompt(int(i), n, c, budget), budget)
                           for i, c in zip(ids, chunks, strict=True))
             master = prompts.MPLM_MASTER.format(n=n)
-            columns |= {"summary_budget": budget, "query_rounds": rounds}
+            columns["summary_budget"] = budget
         else:
             seeds = tuple(Seed(i, prompts.worker_prompt(int(i), n, c, record), WORKER_BUDGET)
                           for i, c in zip(ids, chunks, strict=True))
