@@ -81,6 +81,23 @@ def test_ray_sweep_equals_local_sample_for_sample(cluster, local_root, tmp_path)
         assert sum(a["samples"] for a in actors) == 3 and layout["actors_died"] == 0
 
 
+def test_every_ci_cell_ships_to_an_actor():
+    """Actors get a plan's task and strategy as (class, options): a task may hold what does not
+    pickle (longqa: a tokenizer's counting closure)."""
+    from mplm_bench.executors.ray_actors import PortablePlan
+    from mplm_bench.sweep import load_sweep
+    from mplm_bench.sweep_run import plan_cells
+
+    plans = plan_cells(load_sweep(Path(__file__).parents[1] / "configs" / "ci_sweep.yaml"))
+    assert {p.cfg.task for p in plans} >= {"sudoku", "sat"}
+    for p in plans:
+        q = ray.cloudpickle.loads(ray.cloudpickle.dumps(PortablePlan.of(p))).plan()
+        assert type(q.task) is type(p.task) and q.task.options == p.task.options
+        assert q.strategy.options == p.strategy.options and q.cfg == p.cfg and q.caps == p.caps
+        instance = p.instances[0]
+        assert q.task.prompt(instance, q.strategy.protocol) == p.task.prompt(instance, p.strategy.protocol)
+
+
 def reference(tmp_path: Path, cfg: RunConfig) -> Path:
     p = plan(cfg.model_copy(update={"out": tmp_path / "local"}))
 

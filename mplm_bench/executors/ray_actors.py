@@ -16,8 +16,10 @@ group that does not exist.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -29,6 +31,30 @@ if TYPE_CHECKING:
     from mplm_bench.backends.base import Backend
     from mplm_bench.runner import Plan
     from mplm_bench.tasks.base import Instance
+
+
+@dataclass(frozen=True)
+class PortablePlan:
+    """A Plan as shipped to an actor: its task and strategy travel as (class, options) and are
+    built again there (a task may hold what does not pickle, e.g. a tokenizer's counting closure),
+    and its instances stay behind (each sample carries its own)."""
+
+    fields: dict[str, Any]
+    task: tuple[type, Any]
+    strategy: tuple[type, Any]
+
+    @classmethod
+    def of(cls, p: Plan) -> PortablePlan:
+        rest = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
+                if f.name not in ("task", "strategy", "instances", "todo")}
+        return cls(rest, (type(p.task), p.task.options), (type(p.strategy), p.strategy.options))
+
+    def plan(self) -> Plan:
+        from mplm_bench.runner import Plan
+
+        (task_cls, task_opts), (strat_cls, strat_opts) = self.task, self.strategy
+        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts), instances=[],
+                    **self.fields)
 
 
 def clear_leaked_vllm_env() -> list[str]:
@@ -49,10 +75,11 @@ class SampleWorker:
         self._plan: Plan | None = None
         self._ctx: RunContext | None = None
 
-    async def load(self, plan: Plan, backend_key: str) -> dict[str, Any]:
-        """Take a run's plan (without instances); build a backend unless the current one fits."""
+    async def load(self, portable: PortablePlan, backend_key: str) -> dict[str, Any]:
+        """Take a run's plan; build a backend unless the current one fits."""
         from mplm_bench.runner import build_backend, model_label
 
+        plan = portable.plan()
         if backend_key != self._backend_key:
             await self.aclose()
             self._backend = build_backend(plan)  # blocks the loop while an engine starts: idle anyway

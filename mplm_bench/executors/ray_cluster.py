@@ -33,7 +33,9 @@ def connect(address: str | None) -> bool:
         ray.init(address=target, logging_level=logging.WARNING)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"cannot connect to Ray at {target}: {first} (--ray-address / RAY_ADDRESS)") from None
+        # Ray enables token authentication only for `auto`; an explicit address needs it said
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else "; a cluster with token auth also needs RAY_AUTH_MODE=token"
+        raise ConfigError(f"cannot connect to Ray at {target}: {first} (--ray-address / RAY_ADDRESS{hint})") from None
     return True
 
 

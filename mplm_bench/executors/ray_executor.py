@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from mplm_bench.config import ConfigError
 from mplm_bench.executors import ExecutorOptions, ray_cluster
 from mplm_bench.executors.base import Emit, Outcome, lost_outcome
-from mplm_bench.executors.ray_actors import RemoteSampleWorker
+from mplm_bench.executors.ray_actors import PortablePlan, RemoteSampleWorker
 
 if TYPE_CHECKING:
     from mplm_bench.runner import Plan
@@ -102,8 +101,7 @@ class RayExecutor:
             self._resources, self._concurrency = resources, p.cfg.concurrency
             self.slots = [Slot(i, self._new_actor(), resources) for i in range(n)]
         self._backend_key = backend_key(p)
-        # the plan without its instances (each sample carries its own): small, shipped once
-        self._plan_ref = ray.put(dataclasses.replace(p, instances=[], todo=[]))
+        self._plan_ref = ray.put(PortablePlan.of(p))  # small, shipped once per run
         self._stats = _Stats()  # the manifest's layout is per run: counts start again
         for s in self.slots:
             s.samples, s.history = 0, []
