@@ -148,26 +148,28 @@ def test_bad_fault_specs_are_one_line(spec, needle):
 @pytest.mark.engine
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs the engine: make setup")
 def test_faults_around_the_real_vllm_backend(tmp_path):
-    """One engine start: CoT 4x4 samples (one call each) with every fault kind, then a real
-    generation cut by the call timeout (aborted in the engine itself)."""
+    """One engine start: CoT 4x4 samples (one call each) with faults injected around the real
+    vllm backend, then a real generation cut by the call timeout and aborted in the engine.
+
+    No call timeout in the first part: how long a real call takes depends on the machine's load,
+    and hangs are covered above; the second part times out a generation of 1500 tokens."""
     n = 8
     opts = {"max_tokens": 8, "max_model_len": 2048, "kv_cache_space_gb": 0.5,
-            "request_timeout_s": 12, "request_retries": 1, "retry_backoff_s": 0}
+            "request_retries": 1, "retry_backoff_s": 0}
 
     def config(seed: int) -> RunConfig:
+        faults = f"error=0.2,transient=0.2,garbage=0.2,bad_utf8=0.15,seed={seed}"
         return RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, n=n, backend="vllm",
-                         backend_options=opts | {"faults": f"error=0.15,transient=0.15,hang=0.15,"
-                                                           f"garbage=0.15,bad_utf8=0.1,seed={seed}"},
-                         out=tmp_path)
+                         backend_options=opts | {"faults": faults}, out=tmp_path)
 
     def kinds(seed: int) -> dict[str, Any]:
         cfg = config(seed)
         fp = parse_faults(cfg.backend_options["faults"])
         return {inst.id: fp.kind_for(f"{cfg.config_hash()}/{inst.id}/0/0") for inst in plan(cfg).instances}
 
-    # the first fault seed whose 8 samples meet every kind and a clean one
-    seed = next(k for k in range(500) if set(kinds(k).values()) == {None, "error", "transient", "hang",
-                                                                     "garbage", "bad_utf8"})
+    # the first fault seed whose samples meet every kind, and some without a fault
+    seed = next(k for k in range(500)
+                if set(kinds(k).values()) == {None, "error", "transient", "garbage", "bad_utf8"})
     expected = kinds(seed)
 
     async def go():
@@ -175,29 +177,33 @@ def test_faults_around_the_real_vllm_backend(tmp_path):
         backend = build_backend(p)
         try:
             manifest = await execute(p, backend)
-            # a real call cut by the timeout: the engine request is aborted, nothing keeps running
-            engine = backend.inner.inner
+            engine = backend.inner.inner  # RetryingBackend(FaultyBackend(VLLMBackend))
             slow = RetryingBackend(engine, RetryOptions(request_timeout_s=1.0, request_retries=0))
-            req = Request("slow/0", "0", ("Count from 1 to 1000, separated by commas.",),
-                          "You are a helpful assistant.", Sampling(max_tokens=1500))
-            cut = await slow.generate(req)
-            return manifest, p, cut, dict(engine._inflight)
+            system = "You are a helpful assistant."
+            count = ("Count from 1 to 1000, separated by commas.",)
+            cut = await slow.generate(Request("slow/0", "0", count, system, Sampling(max_tokens=1500)))
+            left = dict(engine._inflight)
+            after = await engine.generate(Request("after/0", "0", count, system, Sampling(max_tokens=4)))
+            return manifest, p, cut, left, after
         finally:
             await backend.aclose()
 
-    manifest, p, cut, inflight = asyncio.run(go())
+    manifest, p, cut, left, after = asyncio.run(go())
     assert manifest["status"] == "complete" and manifest["backend"]["backend"] == "vllm"
-    s = pd.read_parquet(p.store.dir / "samples").set_index("instance_id")
-    c = pd.read_parquet(p.store.dir / "calls").set_index("instance_id")
-    assert len(s) == n
-    for iid, kind in expected.items():
-        row, call = s.loc[iid], c.loc[iid]
+    s = pd.read_parquet(p.store.dir / "samples")
+    c = pd.read_parquet(p.store.dir / "calls")
+    assert len(s) == n and s["instance_id"].is_unique
+    first = c[c["call"] == 0].set_index("instance_id")
+    for row in s.itertuples():
+        kind, call = expected[row.instance_id], first.loc[row.instance_id]
         if kind == "error":
-            assert row.status == "engine_error"
-        elif kind == "hang":
-            assert row.status == "timeout" and call.retries == 1
+            assert row.status == "engine_error" and "injected fault" in row.status_detail
+        elif kind in ("garbage", "bad_utf8"):  # what the runtime makes of it; later calls real
+            assert row.status in RUNTIME_DECIDES | {"engine_error"}, (kind, row.status, row.status_detail)
+            assert call.finish_reason in ("stop", "length") and call.completion_tokens > 0
         else:  # the real engine answered: whatever the 135M model wrote, the runtime judged it
             assert row.status in RUNTIME_DECIDES, (kind, row.status, row.status_detail)
             assert call.finish_reason in ("stop", "length") and call.completion_tokens > 0
             assert call.retries == (1 if kind == "transient" else 0)
-    assert cut.finish_reason == "timeout" and not inflight
+    assert cut.finish_reason == "timeout" and not left  # aborted in the engine, nothing left running
+    assert after.finish_reason in ("stop", "length") and after.completion_tokens > 0
