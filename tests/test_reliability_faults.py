@@ -107,10 +107,11 @@ def test_other_errors_are_not_retried_again():
     assert faulty.injected["error"] == 1
 
 
-def test_an_abort_reaches_a_call_that_hangs_and_between_retries():
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_an_abort_reaches_a_call_that_hangs_or_has_not_started(timeout):
     async def go():
         faulty = FaultyBackend(ScriptedBackend(lambda p: "", counter=CharCounter()), FaultPlan(hang=1))
-        backend = RetryingBackend(faulty, RetryOptions(request_timeout_s=30))
+        backend = RetryingBackend(faulty, RetryOptions(request_timeout_s=timeout))
         task = asyncio.ensure_future(backend.generate(Request("k/0", "0", ("go",), None, Sampling())))
         await asyncio.sleep(0.05)
         await backend.abort("k/0")  # as the scheduler does when a stop preempts the thread
@@ -132,6 +133,18 @@ def test_a_hang_without_a_call_timeout_ends_at_the_sample_wall_clock(tmp_path):
     asyncio.run(execute(p, build_backend(p)))
     s = pd.read_parquet(p.store.dir / "samples")
     assert (s["status"] == "timeout").all() and s["status_detail"].str.contains("max_wall_s|0.3 s").all()
+
+
+def test_the_wrappers_are_transparent(tmp_path):
+    from mplm_bench.strategies.base import context_window
+
+    cfg = RunConfig(task="sudoku", strategy="cot", backend="scripted", out=tmp_path,
+                    backend_options={"max_model_len": 4096, "faults": "error=0.1", "request_retries": 4})
+    backend = build_backend(plan(cfg))
+    assert context_window(backend) == 4096 and backend.virtual_time and backend.name == "scripted"
+    described = backend.describe()
+    assert described["max_model_len"] == 4096 and described["calls"]["request_retries"] == 4
+    assert described["faults"]["error"] == 0.1 and described["tokenizer"]
 
 
 @pytest.mark.parametrize("spec,needle", [

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mplm_bench.backends.base import Backend, Completion, Request, TransientBackendError
+from mplm_bench.backends.engine_common import EarlyAborts, aborted_before_start
 from mplm_bench.backends.retry import split_attempt
 
 FaultKind = Literal["error", "transient", "hang", "garbage", "bad_utf8"]
@@ -117,6 +118,7 @@ class FaultyBackend:
         self.virtual_time = inner.virtual_time
         self.injected: Counter[str] = Counter()  # attempts that got each fault (tests, debugging)
         self._hanging: dict[str, asyncio.Event] = {}
+        self._early = EarlyAborts()
 
     def __getattr__(self, name: str) -> Any:  # render, max_model_len, options of the inner one
         return getattr(self.inner, name)
@@ -129,6 +131,8 @@ class FaultyBackend:
         kind = self.plan.kind_for(base)
         if kind is None or (kind == "transient" and attempt >= self.plan.transient_attempts):
             return await self.inner.generate(request)
+        if kind == "hang" and self._early.claim(request.request_id):
+            return aborted_before_start()  # aborted before it could start hanging
         self.injected[kind] += 1
         if kind == "error":
             raise RuntimeError("injected fault: the engine failed this call")
@@ -152,6 +156,7 @@ class FaultyBackend:
         if (wake := self._hanging.get(request_id)) is not None:
             wake.set()
             return
+        self._early.add(request_id)  # a call that would hang must not start after its abort
         await self.inner.abort(request_id)
 
     async def aclose(self) -> None:

@@ -47,6 +47,11 @@ class RetryOptions(BaseModel):
 RETRY_KEYS = tuple(RetryOptions.model_fields)
 
 
+def _failed(e: Exception, retries: int) -> Completion:
+    return Completion("", 0, 0, "error", retries=retries,
+                      error=f"{type(e).__name__}: {e}"[:500] + f" (after {retries} retries)")
+
+
 def attempt_id(request_id: str, attempt: int) -> str:
     return request_id if attempt == 0 else f"{request_id}{ATTEMPT_SEP}{attempt}"
 
@@ -70,26 +75,40 @@ class RetryingBackend:
 
     def __init__(self, inner: Backend, options: RetryOptions | None = None) -> None:
         self.inner = inner
-        self.options = options or RetryOptions()
+        # not `options`: that name reaches the inner backend's own (strategies read its max_model_len)
+        self.retry = options or RetryOptions()
         self.name = inner.name
         self.virtual_time = inner.virtual_time
         self._calls: dict[str, _Call] = {}
-        self._early = EarlyAborts()
+        self._aborted = EarlyAborts()  # ids aborted while no retry loop held them
 
     def __getattr__(self, name: str) -> Any:  # render, max_model_len, options of the inner one
         return getattr(self.inner, name)
 
     def describe(self) -> dict[str, Any]:
-        return self.inner.describe() | {"calls": self.options.model_dump()}
+        return self.inner.describe() | {"calls": self.retry.model_dump()}
 
     async def generate(self, request: Request) -> Completion:
+        if self.retry.request_timeout_s is None:
+            # the common case in one await (a scripted step costs a few microseconds): attempt 0
+            # runs under the caller's own request id, so an abort reaches the inner backend as is
+            try:
+                return await self.inner.generate(request)
+            except TransientBackendError as e:
+                if not self.retry.request_retries:
+                    return _failed(e, 0)
+            return await self._retrying(request, first=1)
+        return await self._retrying(request, first=0)
+
+    async def _retrying(self, request: Request, first: int) -> Completion:
         rid = request.request_id
-        if self._early.claim(rid):
-            return aborted_before_start()
-        o = self.options
-        call = self._calls[rid] = _Call(rid)
+        if self._aborted.claim(rid):
+            return aborted_before_start() if first == 0 else \
+                Completion("", 0, 0, "abort", error="aborted between attempts", retries=first)
+        o = self.retry
+        call = self._calls[rid] = _Call(attempt_id(rid, first))
         try:
-            for attempt in range(o.request_retries + 1):
+            for attempt in range(first, o.request_retries + 1):
                 if attempt:
                     await asyncio.sleep(o.backoff(attempt - 1))
                     if call.aborted:
@@ -102,8 +121,7 @@ class RetryingBackend:
                     comp = await self._attempt(req, call)
                 except TransientBackendError as e:
                     if last or call.aborted:
-                        return Completion("", 0, 0, "error", retries=attempt,
-                                          error=f"{type(e).__name__}: {e}"[:500] + f" (after {attempt} retries)")
+                        return _failed(e, attempt)
                     continue
                 if comp is None:  # timed out
                     if last or call.aborted:
@@ -119,7 +137,7 @@ class RetryingBackend:
 
     async def _attempt(self, request: Request, call: _Call) -> Completion | None:
         """One attempt; None if it timed out (then it has been aborted)."""
-        timeout = self.options.request_timeout_s
+        timeout = self.retry.request_timeout_s
         if timeout is None:
             return await self.inner.generate(request)
         task = asyncio.ensure_future(self.inner.generate(request))
@@ -142,7 +160,10 @@ class RetryingBackend:
     async def abort(self, request_id: str) -> None:
         call = self._calls.get(request_id)
         if call is None:
-            self._early.add(request_id)
+            # attempt 0 under the caller's id (the inner backend has it, or will: it handles
+            # aborts that come before a call starts); remembered so that no retry follows
+            self._aborted.add(request_id)
+            await self.inner.abort(request_id)
             return
         call.aborted = True
         await self.inner.abort(call.current)
