@@ -165,7 +165,7 @@ def test_a_sample_past_its_retries_is_recorded_engine_error(cluster, tmp_path):
     assert len(s) == 6 and s["instance_id"].is_unique  # every sample ends with a recorded status
     lost = s[s["status"] == "engine_error"]
     assert len(lost) == layout["lost_samples"] and (lost["n_calls"] == 0).all()
-    assert lost["status_detail"].str.contains("Ray actor running this sample died 1 times").all()
+    assert lost["status_detail"].str.contains("Ray actor running this sample died, on attempt 1 of 1").all()
     # no replacement with --max-retries 0: the survivor ran every other sample, as locally
     ref = pd.read_parquet(reference(tmp_path, cfg) / cfg.run_id() / "samples").sort_values("instance_id")
     kept = ~s["instance_id"].isin(lost["instance_id"]).to_numpy()

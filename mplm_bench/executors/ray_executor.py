@@ -111,8 +111,8 @@ class RayExecutor:
         for slot, res in zip(live, results, strict=True):
             if isinstance(res, RayTaskError):  # the backend failed to build: the user's to fix
                 raise ConfigError(_cause_line(res)) from None
-            if isinstance(res, RayActorError):
-                self._actor_lost(slot, res, replace=False)
+            if isinstance(res, RayActorError):  # its replacement loads once the run starts
+                self._actor_lost(slot, res, replace=True)
             elif isinstance(res, BaseException):
                 raise res
             else:
@@ -149,7 +149,8 @@ class RayExecutor:
             await asyncio.gather(*(asyncio.wait_for(_awaitable(s.handle.aclose.remote()), 60) for s in live),
                                  return_exceptions=True)
             for s in live:
-                ray.kill(s.handle, no_restart=True)
+                with contextlib.suppress(Exception):  # already gone
+                    ray.kill(s.handle, no_restart=True)
         self.slots = []
 
     # -- running -------------------------------------------------------------------------
@@ -214,9 +215,9 @@ class RayExecutor:
         attempts[(instance.id, repeat)] += 1
         if attempts[(instance.id, repeat)] > self.opts.max_retries:
             self._stats.lost += 1
-            emit(lost_outcome(p, instance, repeat, f"the Ray actor running this sample died "
-                              f"{attempts[(instance.id, repeat)]} times (--max-retries="
-                              f"{self.opts.max_retries}): {_first_line(error)}"))
+            emit(lost_outcome(p, instance, repeat, "the Ray actor running this sample died, on "
+                              f"attempt {attempts[(instance.id, repeat)]} of {self.opts.max_retries + 1}"
+                              f" (--max-retries): {_first_line(error)}"))
         else:
             self._stats.retried += 1
             queue.appendleft(item)  # next free slot on any live actor, new or surviving
