@@ -340,7 +340,7 @@ def calibrate(
     except KeyboardInterrupt:
         _fail("interrupted: no profile written", 130)
     f = profile.fit
-    print(f"{out}: per request {f.per_request_s * 1000:.1f} ms, prefill {f.prefill_s_per_token * 1e6:.1f} us/token, "
+    print(f"{out}: per request {f.per_request_s * 1000:.1f} ms, prefill {f.prefill_s_per_token * 1000:.2f} ms/token, "
           f"decode iteration {f.decode_base_s * 1000:.1f} ms + {f.decode_per_seq_s * 1000:.2f} ms per sequence")
 
 
