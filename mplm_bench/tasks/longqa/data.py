@@ -15,6 +15,7 @@ short-answer question: `answer` is its text (or `answers`, a list of accepted on
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -75,6 +76,10 @@ def _datasets_rows(name: str, split: str | None, spec: str) -> Iterator[tuple[st
         import datasets  # optional and slow to import: only for folders and hub ids
     except ImportError:
         raise TaskError(f"longqa: loading {spec!r} needs the `datasets` package (pip install datasets)") from None
+    # huggingface_hub logs a warning per retry of an unreachable hub; the error below says it once
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)
     try:
         ds = datasets.load_dataset(name, split=split or DEFAULT_SPLIT)
     except ConnectionError as e:  # datasets raises it when the hub cannot be reached (or offline mode)
@@ -83,6 +88,8 @@ def _datasets_rows(name: str, split: str | None, spec: str) -> Iterator[tuple[st
                         "set (no --data)") from None
     except Exception as e:  # no such dataset or split, a script-based dataset (datasets >= 4), ...
         raise TaskError(f"longqa: cannot load {spec!r}: {type(e).__name__}: {_first_line(e)}"[:400]) from None
+    finally:
+        hub_log.setLevel(level)
     yield from ((f"{spec} record {i}", r) for i, r in enumerate(ds))
 
 
