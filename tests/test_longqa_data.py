@@ -69,8 +69,9 @@ def test_bad_records_name_the_line(tmp_path, row, message):
 
 
 def test_unknown_sources_and_a_missing_datasets_package(tmp_path, monkeypatch):
-    with pytest.raises(TaskError, match="no such file or folder"):
-        load_source(str(tmp_path / "nope.jsonl"), None)
+    for missing in (str(tmp_path / "nope.jsonl"), "data/nope.jsonl"):  # not taken for a hub id
+        with pytest.raises(TaskError, match="no such file or folder"):
+            load_source(missing, None)
     real_import = builtins.__import__
 
     def no_datasets(name, *args, **kwargs):

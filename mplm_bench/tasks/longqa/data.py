@@ -34,7 +34,8 @@ def load_source(source: str, n: int | None) -> list[Record]:
         return _collect(_datasets_rows(str(path), None, source), n)
     if path.exists():
         return _collect(_file_rows(path), n)
-    if source.count("/") == 1 and not source.startswith((".", "/", "~")):
+    looks_like_file = path.suffix.lower() in (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
+    if source.count("/") == 1 and not source.startswith((".", "/", "~")) and not looks_like_file:
         name, _, split = source.partition(":")
         return _collect(_datasets_rows(name, split or DEFAULT_SPLIT, source), n)
     raise TaskError(f"longqa: no such file or folder {source!r} (nor a hub dataset id owner/name, "
