@@ -161,3 +161,15 @@ def test_query_rounds_is_rejected_where_no_protocol_reads_it(tmp_path):
     with pytest.raises(ConfigError, match="query_rounds"):
         plan(RunConfig(task="longqa", strategy="fj", strategy_options={"query_rounds": 2},
                        backend="scripted", out=tmp_path))
+
+
+def test_the_task_and_its_instances_pickle(tmp_path):
+    import pickle
+
+    from mplm_bench.tasks.longqa.task import LongQAOptions, LongQATask
+
+    task = LongQATask(LongQAOptions(length=1000))
+    inst = task.generate(1, 0)[0]
+    again = pickle.loads(pickle.dumps(task))
+    assert again.options == task.options and pickle.loads(pickle.dumps(inst)) == inst
+    assert again.generate(1, 0) == [inst]

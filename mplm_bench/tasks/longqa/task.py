@@ -78,6 +78,10 @@ class LongQATask(Task):
 
         return load_token_counter(None)  # the scripted backend's: chunk edges and lengths
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (for executors in other processes): the tokenizer is loaded again there."""
+        return {k: v for k, v in self.__dict__.items() if k != "counter"}
+
     # -- instances ---------------------------------------------------------------------------
     def generate(self, n: int, seed: int) -> list[Instance]:
         o = self.options
