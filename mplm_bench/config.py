@@ -16,7 +16,7 @@ SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
 CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox",
             "max_sample_chars")
 # Option names whose values never reach a manifest, log or Parquet file.
-SECRET_KEYS = ("api_key", "token", "password")
+SECRET_KEYS = ("api_key", "key", "token", "password", "secret")
 
 
 class ConfigError(ValueError):
@@ -82,5 +82,13 @@ class RunConfig(BaseModel):
         return f"{self.task}-{self.strategy}-{self.backend}-{self.config_hash()}"
 
 
+def is_secret(key: str) -> bool:
+    """`api_key`, `hf_token`, `password`, `auth_token`: named or suffixed like a secret. Not a
+    substring match: `max_tokens` is a setting, and hiding it would also drop it from the run
+    hash, so runs that differ only in it would resume into each other."""
+    k = key.lower()
+    return any(k == s or k.endswith("_" + s) for s in SECRET_KEYS)
+
+
 def public_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v) for k, v in options.items()}
+    return {k: ("***" if is_secret(k) else v) for k, v in options.items()}

@@ -124,6 +124,13 @@ def test_secret_options_are_masked_and_do_not_change_the_run_id():
     assert a.run_id() == b.run_id() and SECRET not in json.dumps(a.identity())
 
 
+def test_settings_named_like_tokens_are_not_secrets_and_key_the_run():
+    assert public_options({"max_tokens": 64, "auth_token": "t"}) == {"max_tokens": 64, "auth_token": "***"}
+    a = RunConfig(task="sudoku", strategy="cot", backend="scripted", backend_options={"max_tokens": 64})
+    b = RunConfig(task="sudoku", strategy="cot", backend="scripted", backend_options={"max_tokens": 128})
+    assert a.run_id() != b.run_id()
+
+
 HOSTILE_IDS = ["../../etc/passwd", "/etc/shadow", "..", ".", "a/../../b", "_hidden", ".dotted",
                "C:\\Windows\\x", "nul\x00byte", "spaces and\nnewline", "x" * 300, "ok-id"]
 GRID4 = {"puzzle": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
