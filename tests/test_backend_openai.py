@@ -76,12 +76,14 @@ def model_dir() -> str:
 
 @pytest.fixture(scope="module")
 def server_proc(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    from mplm_bench.backends.vllm import cpu_dtype
+
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", model_dir, "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--dtype", "bfloat16", "--max-model-len", "8192",
+        "--enforce-eager", "--dtype", cpu_dtype(),  # the in-process backend's default here "--max-model-len", "8192",
         "--kv-cache-memory-bytes", str(512 << 20), "--seed", "0", "--enable-prefix-caching",
         "--enable-prompt-tokens-details",  # else usage has no cached_tokens
         "--uvicorn-log-level", "warning",
@@ -111,7 +113,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def reference(server_proc: Any, model_dir: str) -> list[Completion]:
     """Greedy outputs of the in-process engine, one request at a time (batch composition can
-    change bf16 greedy results, so both sides run the prompts alone and in the same order)."""
+    change greedy results, so both sides run the prompts alone and in the same order)."""
     from mplm_bench.backends.vllm import build_vllm
 
     loop = asyncio.new_event_loop()

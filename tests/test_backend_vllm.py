@@ -172,3 +172,11 @@ def test_prompt_too_long(backend: Any, loop: asyncio.AbstractEventLoop) -> None:
     c = loop.run_until_complete(backend.generate(req("big", "word " * 9000)))
     assert c.finish_reason == "prompt_too_long"
     assert c.prompt_tokens > backend.max_model_len - 1 and c.completion_tokens == 0 and c.error
+
+
+def test_cpu_dtype_is_bf16_only_where_the_cpu_computes_it() -> None:
+    from mplm_bench.backends.vllm import cpu_dtype
+
+    assert cpu_dtype("flags : fpu avx512f avx512_vnni") == "float32"
+    assert cpu_dtype("flags : fpu avx512f avx512_bf16") == "bfloat16"
+    assert cpu_dtype("flags : fpu amx_bf16 amx_tile") == "bfloat16"
