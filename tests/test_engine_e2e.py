@@ -79,38 +79,3 @@ def test_recorded_token_counts_match_the_tokenizer(runs, strategy):
     recount = calls["response"].map(counter.count) + eos
     assert (recount == calls["completion_tokens"]).mean() >= 0.9
     assert (recount - calls["completion_tokens"]).abs().sum() <= 0.02 * calls["completion_tokens"].sum() + 2
-
-
-def test_replay_runs_the_reference_protocol_on_the_engine(tmp_path):
-    """`-M replay=scripted`: the reference policy's text, the engine's real cost (issue 11)."""
-    cfg = RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=2, backend="vllm",
-                    backend_options={"replay": "scripted", "max_model_len": 4096, "kv_cache_space_gb": 1},
-                    out=tmp_path)
-
-    async def go():
-        p = plan(cfg)
-        backend = build_backend(p)
-        try:
-            await execute(p, backend)
-        finally:
-            await backend.aclose()
-        return p
-
-    p = asyncio.run(go())
-    s = pd.read_parquet(p.store.dir / "samples")
-    c = pd.read_parquet(p.store.dir / "calls")
-    assert (s["status"] == "ok").all() and s["correct"].all()  # the protocol ran to the end
-    from mplm_bench.models.tokenizer import load_token_counter
-
-    counter = load_token_counter(None)
-    assert (c["response"].map(counter.count) == c["completion_tokens"]).all()  # exactly n tokens
-    # a resumed step finds its previous prompt in the prefix cache, in whole KV blocks (the chat
-    # suffix after the previous user text is the only part that cannot be shared)
-    block = p.store.read_manifest()["backend"]["engine"]["block_size"]
-    suffix = counter.count(counter.chat_suffix())
-    c = c.sort_values(["instance_id", "thread_id", "step"])
-    previous = c.groupby(["instance_id", "thread_id"])["prompt_tokens"].shift()
-    resumed = c[c["step"] > 0]
-    expected = (previous[resumed.index] - suffix) // block * block
-    assert (resumed["cached_prompt_tokens"] >= expected).all()
-    assert resumed["cached_prompt_tokens"].sum() > 0

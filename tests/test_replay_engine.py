@@ -97,3 +97,20 @@ def test_simulated_latency_is_near_the_replayed_wall_clock(runs):
     wall, simulated = float(rs["wall_s"].iloc[0]), float(sim["sim_latency_s"].iloc[0])
     assert sim["critical_path_tokens"].iloc[0] == rs["critical_path_tokens"].iloc[0]
     assert 1 / SIM_FACTOR < simulated / wall < SIM_FACTOR, (simulated, wall)
+
+
+def test_a_resumed_step_finds_its_previous_prompt_in_the_prefix_cache(runs):
+    """In whole KV blocks: the chat suffix after the previous user text is the only part of the
+    previous prompt that a resumed step cannot share."""
+    from mplm_bench.models.tokenizer import load_token_counter
+
+    _, c = runs["replay"]
+    block = runs["profile"].measured_on.block_size
+    counter = load_token_counter(None)
+    suffix = counter.count(counter.chat_suffix())
+    c = c.sort_values(["thread_id", "step"])
+    previous = c.groupby("thread_id")["prompt_tokens"].shift()
+    resumed = c[c["step"] > 0]
+    expected = (previous[resumed.index] - suffix) // block * block
+    assert (resumed["cached_prompt_tokens"] >= expected).all()
+    assert resumed["cached_prompt_tokens"].sum() > 0
