@@ -92,6 +92,8 @@ class Strategy:
             world.finish(Status.TRUNCATED, setup.truncated)
         else:
             await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
+            if setup.cut is not None and world.metrics.status is Status.OK:
+                world.metrics.status, world.metrics.detail = Status.TRUNCATED, setup.cut
         score = task.score(instance, world.metrics.answer)
         if setup.columns:
             score = score.model_copy(update={"extra": {**setup.columns, **score.extra}})

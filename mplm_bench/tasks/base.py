@@ -83,6 +83,9 @@ class SampleSetup:
     dialect: Dialect | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     truncated: str | None = None
+    # the input was shortened to fit the window (why): the sample runs and its answer is scored,
+    # but an `ok` ending is recorded `truncated`, so a cut never passes for the whole task
+    cut: str | None = None
 
 
 class TaskOptions(BaseModel):

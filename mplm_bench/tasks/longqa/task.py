@@ -3,8 +3,9 @@
 Every protocol is harness-driven (`dialect.py`): the model writes plain text.
 - `serial` (CoT, and PaCoRe/SC trajectories): the whole context in one prompt. When the prompt and
   the step's `max_tokens` do not fit the window (the backend's context length, or
-  `-T max_context_tokens`), the head and tail of the context are kept and the cut is recorded
-  (`context_cut_tokens`); a question that cannot fit even so ends the sample `truncated`.
+  `-T max_context_tokens`), the head and tail of the context are kept, the cut is recorded
+  (`context_cut_tokens`) and the sample, still answered and scored, ends `truncated` (issue 6); a
+  question that cannot fit even so ends `truncated` before any call.
 - `mplm`: one persistent reader per chunk summarises it (the summary budget is its `max_tokens`);
   the master reads the summaries and asks readers for `-S query_rounds` rounds, then answers.
 - `fj`: one stateless worker per chunk answers the question from its chunk; the master reduces.
@@ -164,7 +165,9 @@ class LongQATask(Task):
                                          "even with the context cut")
         text, cut = kept
         return SampleSetup((segments[0], text, segments[2]), dialect=FINAL_ANSWER,
-                           columns={"context_cut_tokens": cut})
+                           columns={"context_cut_tokens": cut},
+                           cut=f"context cut to fit {limit} tokens: {cut} of {count(record.context)} "
+                               "context tokens left out (head and tail kept)")
 
     def dialect(self, protocol: Protocol) -> LongQADialect | None:
         return FINAL_ANSWER if protocol == "serial" else None
