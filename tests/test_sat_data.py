@@ -55,11 +55,11 @@ def test_parquet(tmp_path):
         ("set-0", [[1, -2, 3]], "SAT"), ("set-1", UNSAT_2, "UNSAT")]
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"formula": ["x"]}), bad)
-    with pytest.raises(TaskError, match=r"bad\.parquet: no `clauses` column"):
+    with pytest.raises(TaskError, match=r"bad\.parquet record 0: no `clauses` field"):
         TASK.load(str(bad), None)
     worse = tmp_path / "worse.parquet"
     pq.write_table(pa.table({"clauses": [[[1]], [[0, 2]]]}), worse)
-    with pytest.raises(TaskError, match=r"worse\.parquet: row 1: clause 0"):
+    with pytest.raises(TaskError, match=r"worse\.parquet record 1: clause 0"):
         TASK.load(str(worse), None)
 
 
@@ -86,7 +86,7 @@ def test_dimacs_file_and_folder(tmp_path):
 
 
 @pytest.mark.parametrize("name,text,where", [
-    ("j.jsonl", '{"clauses": [[1]], "label": "SAT"}\n{"clauses": [[1]\n', r"j\.jsonl:2: invalid JSON"),
+    ("j.jsonl", '{"clauses": [[1]], "label": "SAT"}\n{"clauses": [[1]\n', r"j\.jsonl:2: bad JSON"),
     ("j.jsonl", '{"clauses": [[1, 0]]}\n', r"j\.jsonl:1: clause 0 is not a list of non-zero"),
     ("j.jsonl", '{"clauses": [[1, "2"]]}\n', r"j\.jsonl:1: clause 0"),
     ("j.jsonl", '{"clauses": [[true]]}\n', r"j\.jsonl:1: clause 0"),
@@ -104,7 +104,7 @@ def test_dimacs_file_and_folder(tmp_path):
     ("d.cnf", "p cnf two 1\n", r"d\.cnf:1: bad or repeated problem line"),
     ("d.cnf", "c label PERHAPS\np cnf 1 1\n1 0\n", r"d\.cnf:1: label must be"),
     ("d.cnf", "c only comments\n", r"d\.cnf: no `p cnf"),
-    ("p.parquet", "not parquet", r"p\.parquet: not a readable Parquet file"),
+    ("p.parquet", "not parquet", r"p\.parquet: cannot read Parquet"),
     ("x.csv", "clauses\n", "unknown file type"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, name, text, where):

@@ -169,7 +169,7 @@ def test_hub_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_datasets(monkeypatch, ConnectionError("Couldn't reach the Hub\nmore detail"))
     with pytest.raises(TaskError) as err:
         load_source("sapientinc/sudoku-extreme")
-    assert "ConnectionError: Couldn't reach the Hub" in str(err.value)
+    assert "cannot reach the Hugging Face hub for 'sapientinc/sudoku-extreme' (Couldn't reach the Hub)" in str(err.value)
     assert "\n" not in str(err.value)
 
 

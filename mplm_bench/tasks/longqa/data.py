@@ -14,89 +14,31 @@ short-answer question: `answer` is its text (or `answers`, a list of accepted on
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from mplm_bench.tasks.base import TaskError
+from mplm_bench.tasks.files import dataset_rows, file_rows, is_row_file
 from mplm_bench.tasks.longqa.records import LETTERS, Record
 
 DEFAULT_SPLIT = "train"  # LongBench-v2 has only a train split
 LONGBENCH = "THUDM/LongBench-v2"
+OFFLINE_HINT = "use a local copy (--data data.json) or the offline set (no --data)"
 
 
 def load_source(source: str, n: int | None) -> list[Record]:
     path = Path(source).expanduser()
     if path.is_dir():
-        return _collect(_datasets_rows(str(path), None, source), n)
+        return _collect(dataset_rows("longqa", source, str(path), None, DEFAULT_SPLIT), n)
     if path.exists():
-        return _collect(_file_rows(path), n)
-    looks_like_file = path.suffix.lower() in (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
-    if source.count("/") == 1 and not source.startswith((".", "/", "~")) and not looks_like_file:
+        return _collect(file_rows(path), n)
+    if source.count("/") == 1 and not source.startswith((".", "/", "~")) and not is_row_file(path):
         name, _, split = source.partition(":")
-        return _collect(_datasets_rows(name, split or DEFAULT_SPLIT, source), n)
+        return _collect(dataset_rows("longqa", source, name, None, split or DEFAULT_SPLIT, OFFLINE_HINT), n)
     raise TaskError(f"longqa: no such file or folder {source!r} (nor a hub dataset id owner/name, "
                     f"e.g. {LONGBENCH})")
-
-
-def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield f"{path}:{lineno}", json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise TaskError(f"{path}:{lineno}: bad JSON ({e.msg})") from None
-    elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise TaskError(f"{path}: bad JSON at line {e.lineno} ({e.msg})") from None
-        if not isinstance(data, list):
-            raise TaskError(f"{path}: expected a JSON array of records")
-        yield from ((f"{path} record {i}", r) for i, r in enumerate(data))
-    elif suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # pyarrow raises several types for a damaged file
-            raise TaskError(f"{path}: cannot read Parquet ({e})") from None
-        yield from ((f"{path} record {i}", r) for i, r in enumerate(table.to_pylist()))
-    else:
-        raise TaskError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json, .parquet or a folder)")
-
-
-def _datasets_rows(name: str, split: str | None, spec: str) -> Iterator[tuple[str, Any]]:
-    try:
-        import datasets  # optional and slow to import: only for folders and hub ids
-    except ImportError:
-        raise TaskError(f"longqa: loading {spec!r} needs the `datasets` package (pip install datasets)") from None
-    # huggingface_hub logs a warning per retry of an unreachable hub; the error below says it once
-    hub_log = logging.getLogger("huggingface_hub")
-    level = hub_log.level
-    hub_log.setLevel(logging.ERROR)
-    try:
-        ds = datasets.load_dataset(name, split=split or DEFAULT_SPLIT)
-    except ConnectionError as e:  # datasets raises it when the hub cannot be reached (or offline mode)
-        raise TaskError(f"longqa: cannot reach the Hugging Face hub for {spec!r} ({_first_line(e)}); "
-                        "with no network access, use a local copy (--data data.json) or the offline "
-                        "set (no --data)") from None
-    except Exception as e:  # no such dataset or split, a script-based dataset (datasets >= 4), ...
-        raise TaskError(f"longqa: cannot load {spec!r}: {type(e).__name__}: {_first_line(e)}"[:400]) from None
-    finally:
-        hub_log.setLevel(level)
-    yield from ((f"{spec} record {i}", r) for i, r in enumerate(ds))
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _collect(rows: Iterable[tuple[str, Any]], n: int | None) -> list[Record]:

@@ -1,4 +1,4 @@
-"""Instances from local files: JSONL, Parquet, DIMACS (one `.cnf` file or a folder of them).
+"""Instances from local files: JSONL, a JSON array, Parquet, DIMACS (one `.cnf` file or a folder of them).
 
 Record fields (JSONL objects, Parquet columns): `clauses` — a list of clauses, each a list of
 non-zero signed ints (DIMACS signs); `label` — "SAT"/"UNSAT" (any case, a trailing `.` allowed),
@@ -11,7 +11,6 @@ a label gets python-sat's verdict. Errors name the file and the line (Parquet: t
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mplm_bench.tasks.base import TaskError
+from mplm_bench.tasks.files import file_rows, is_row_file
 from mplm_bench.tasks.sat.formula import Formula, num_vars
 from mplm_bench.tasks.sat.generator import is_satisfiable
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 DIMACS_SUFFIXES = (".cnf", ".dimacs")
 _LABEL_COMMENT = re.compile(r"^c\s+label\b\s*[:=]?\s*(\S+)", re.I)
 _HEADER = re.compile(r"^p\s+cnf\s+(\d+)\s+(\d+)$", re.I)
@@ -86,32 +84,10 @@ def from_mapping(obj: Any, where: str, default_id: str) -> Record:
     return make_record(_clauses(obj["clauses"], where), obj.get("label"), rid, n, where)
 
 
-def read_jsonl(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8") as f:
-        k = 0
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{where}: invalid JSON ({e.msg})") from None
-            yield from_mapping(obj, where, f"{path.stem}-{k}")
-            k += 1
-
-
-def read_parquet(path: Path) -> Iterator[Record]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise TaskError(f"{path}: not a readable Parquet file ({e})") from None
-    if "clauses" not in table.column_names:
-        raise TaskError(f"{path}: no `clauses` column (has: {', '.join(table.column_names)})")
-    for i, row in enumerate(table.to_pylist()):
-        yield from_mapping(row, f"{path}: row {i}", f"{path.stem}-{i}")
+def read_rows(path: Path) -> Iterator[Record]:
+    """JSONL, a JSON array or Parquet: one record per object (row)."""
+    for k, (where, obj) in enumerate(file_rows(path)):
+        yield from_mapping(obj, where, f"{path.stem}-{k}")
 
 
 def read_dimacs(path: Path) -> Record:
@@ -168,14 +144,12 @@ def read_source(source: str, n: int | None) -> list[Record]:
         if not files:
             raise TaskError(f"{path}: no .cnf files in this folder")
         records: Iterator[Record] = (read_dimacs(p) for p in files)
-    elif path.suffix.lower() in JSONL_SUFFIXES:
-        records = read_jsonl(path)
-    elif path.suffix.lower() in PARQUET_SUFFIXES:
-        records = read_parquet(path)
+    elif is_row_file(path):
+        records = read_rows(path)
     elif path.suffix.lower() in DIMACS_SUFFIXES:
         records = iter([read_dimacs(path)])
     else:
-        raise TaskError(f"{path}: unknown file type (use .jsonl, .parquet, .cnf or a folder of .cnf)")
+        raise TaskError(f"{path}: unknown file type (use .jsonl, .json, .parquet, .cnf or a folder of .cnf)")
     out = list(itertools.islice(records, n))  # stop reading (and solving) after n records
     seen: set[str] = set()
     for r in out:

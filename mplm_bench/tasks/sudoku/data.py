@@ -7,8 +7,7 @@ skipped or misread puzzle would corrupt a benchmark's numbers.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from math import isqrt
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mplm_bench.tasks.base import TaskError
+from mplm_bench.tasks.files import dataset_rows, file_rows
 
 # Field names accepted for the two grids: ours first, then common public-dataset spellings
 # (`original` is the MPLM trace programs' name; `question`/`answer` is sapientinc/sudoku-extreme).
@@ -42,52 +42,7 @@ def load_source(source: str, n: int | None = None) -> list[Record]:
 
 
 def load_file(path: Path, n: int | None = None) -> list[Record]:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        rows: Iterable[tuple[str, Any]] = _jsonl_rows(path)
-    elif suffix == ".json":
-        rows = _json_rows(path)
-    elif suffix in (".parquet", ".pq"):
-        rows = _parquet_rows(path)
-    else:
-        raise TaskError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .json or .parquet)")
-    return _collect(rows, n)
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                yield where, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{where}: bad JSON ({e.msg})") from None
-
-
-def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    """A JSON array of records (the layout of the MPLM paper's released trace inputs)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise TaskError(f"{path}: bad JSON at line {e.lineno} ({e.msg})") from None
-    if not isinstance(data, list):
-        raise TaskError(f"{path}: expected a JSON array of records")
-    for i, rec in enumerate(data):
-        yield f"{path} record {i}", rec
-
-
-def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as e:
-        raise TaskError(f"{path}: cannot read Parquet ({e})") from None
-    for i, rec in enumerate(table.to_pylist()):
-        yield f"{path} record {i}", rec
+    return _collect(file_rows(path), n)
 
 
 def load_hub(spec: str, n: int | None = None) -> list[Record]:
@@ -96,19 +51,7 @@ def load_hub(spec: str, n: int | None = None) -> list[Record]:
     parts = name.split("/")
     repo, config = "/".join(parts[:2]), (parts[2] if len(parts) > 2 else None)
     split = split or DEFAULT_SPLIT
-    try:
-        import datasets  # lazy: optional, and slow to import
-    except ImportError:
-        raise TaskError(
-            f"sudoku: loading {spec!r} needs the `datasets` package (pip install datasets)"
-        ) from None
-    try:
-        ds = datasets.load_dataset(repo, config, split=split)
-    except Exception as e:  # hub unreachable, no such split, script-based dataset (datasets>=4)
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise TaskError(f"sudoku: cannot load {spec!r}: {type(e).__name__}: {msg}"[:300]) from None
-    rows = ((f"{spec} record {i}", rec) for i, rec in enumerate(ds))
-    return _collect(rows, n)
+    return _collect(dataset_rows("sudoku", spec, repo, config, split), n)
 
 
 def _collect(rows: Iterable[tuple[str, Any]], n: int | None) -> list[Record]:
