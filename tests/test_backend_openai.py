@@ -218,9 +218,19 @@ def test_abort_closes_the_stream_and_the_server_stops(client: Any, server: str) 
 
     backend, loop = client
 
+    metrics_url = server.removesuffix("/v1") + "/metrics"
+
+    def generated() -> float:
+        return _gauge(httpx.get(metrics_url, timeout=5).text, "vllm:generation_tokens_total") or 0.0
+
     async def go() -> Completion:
+        before = generated()
         task = asyncio.ensure_future(backend.generate(req("long", "Write a very long story about a lighthouse keeper.", 2000)))
-        await asyncio.sleep(2.0)
+        # abort once the server has generated some tokens (a fixed sleep fails on a busy machine)
+        deadline = time.monotonic() + 120
+        while generated() < before + 8 and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)  # let those tokens reach the client
         assert not task.done()
         await backend.abort("long")
         return await asyncio.wait_for(task, timeout=60)  # a hang guard, not a timing assertion
@@ -228,7 +238,6 @@ def test_abort_closes_the_stream_and_the_server_stops(client: Any, server: str) 
     c = loop.run_until_complete(go())
     assert c.finish_reason == "abort" and 0 < c.completion_tokens < 2000 and c.text
     # the server notices the closed connection and aborts the request: nothing keeps running
-    metrics_url = server.removesuffix("/v1") + "/metrics"
     deadline = time.monotonic() + 30
     running = None
     while time.monotonic() < deadline:

