@@ -76,7 +76,7 @@ def model_dir() -> str:
 
 @pytest.fixture(scope="module")
 def server_proc(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    from mplm_bench.backends.vllm import cpu_dtype
+    from mplm_bench.backends.vllm_cpu import cpu_dtype
 
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"

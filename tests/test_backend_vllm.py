@@ -175,7 +175,7 @@ def test_prompt_too_long(backend: Any, loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_cpu_dtype_is_bf16_only_where_the_cpu_computes_it() -> None:
-    from mplm_bench.backends.vllm import cpu_dtype
+    from mplm_bench.backends.vllm_cpu import cpu_dtype
 
     assert cpu_dtype("flags : fpu avx512f avx512_vnni") == "float32"
     assert cpu_dtype("flags : fpu avx512f avx512_bf16") == "bfloat16"
@@ -200,7 +200,7 @@ def test_a_seed_on_the_cpu_build_fails_at_plan_time(tmp_path) -> None:
 
 
 def test_default_cpu_kv_cache_is_a_quarter_of_free_ram_within_bounds() -> None:
-    from mplm_bench.backends.vllm import GIB, default_cpu_kv_gb
+    from mplm_bench.backends.vllm_cpu import GIB, default_cpu_kv_gb
 
     assert default_cpu_kv_gb(None) == 2.0
     assert default_cpu_kv_gb(4 * GIB) == 2.0
