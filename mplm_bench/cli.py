@@ -31,6 +31,7 @@ RayActorsOpt = Annotated[int | None, typer.Option(help="Actors (default: cluster
 RayCpusOpt = Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.", rich_help_panel=_SCALE)]
 RayGpusOpt = Annotated[float | None, typer.Option(help="GPUs per actor (default: vllm's tensor_parallel_size × data_parallel_size on a GPU cluster, else 0).", rich_help_panel=_SCALE)]
 MaxRetriesOpt = Annotated[int, typer.Option(help="Re-runs of a sample whose actor died (then: engine_error), and replacements per actor.", rich_help_panel=_SCALE)]
+RayStartOpt = Annotated[float, typer.Option(help="Seconds an actor may wait for Ray to place and start it (resources held elsewhere) before it counts as dead.", rich_help_panel=_SCALE)]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -65,6 +66,7 @@ def run(
     ray_cpus_per_actor: RayCpusOpt = 1.0,
     ray_gpus_per_actor: RayGpusOpt = None,
     max_retries: MaxRetriesOpt = 2,
+    ray_start_timeout: RayStartOpt = 600.0,
 ) -> None:
     """Run a strategy on a task and write Parquet results (resumes what is already on disk)."""
     from mplm_bench.config import ConfigError, RunConfig, parse_kv
@@ -83,7 +85,8 @@ def run(
 
         where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
                                  ray_cpus_per_actor=ray_cpus_per_actor,
-                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries)
+                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
+                                 ray_start_timeout_s=ray_start_timeout)
         code = run_and_report(cfg, quiet=quiet, executor=where)
     except (ConfigError, UnknownName, TaskError) as e:
         _fail(str(e))
@@ -203,6 +206,7 @@ def sweep(
     ray_cpus_per_actor: RayCpusOpt = 1.0,
     ray_gpus_per_actor: RayGpusOpt = None,
     max_retries: MaxRetriesOpt = 2,
+    ray_start_timeout: RayStartOpt = 600.0,
 ) -> None:
     """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
     try:
@@ -212,7 +216,8 @@ def sweep(
 
         where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
                                  ray_cpus_per_actor=ray_cpus_per_actor,
-                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries)
+                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
+                                 ray_start_timeout_s=ray_start_timeout)
         code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
     except _analysis_errors() as e:
         _fail(str(e))

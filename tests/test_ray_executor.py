@@ -173,6 +173,32 @@ def test_a_sample_past_its_retries_is_recorded_engine_error(cluster, tmp_path):
     pd.testing.assert_frame_equal(s[kept][cols].reset_index(drop=True), ref[kept][cols].reset_index(drop=True))
 
 
+def test_an_actor_ray_cannot_place_fails_the_run_instead_of_waiting(cluster, tmp_path):
+    from mplm_bench.config import ConfigError
+
+    @ray.remote(num_cpus=2)
+    class Blocker:  # holds every CPU of the cluster
+        def ping(self) -> None: ...
+
+    blocker = Blocker.remote()
+    ray.get(blocker.ping.remote())
+    ex = RayExecutor(ExecutorOptions(kind="ray", ray_actors=1, max_retries=1, ray_start_timeout_s=1))
+    cfg = RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, n=2, backend="scripted",
+                    out=tmp_path)
+
+    async def go() -> None:
+        try:
+            await execute_with(plan(cfg), ex)
+        finally:
+            await ex.aclose()
+
+    try:
+        with pytest.raises(ConfigError, match="no Ray actor could start"):
+            asyncio.run(go())
+    finally:
+        ray.kill(blocker)
+
+
 @pytest.mark.parametrize("first,then", [("ray", "local"), ("local", "ray")])
 def test_a_sweep_resumes_across_executors(cluster, local_root, tmp_path, first, then):
     where = {"ray": on_ray(), "local": None}

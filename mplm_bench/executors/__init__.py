@@ -29,6 +29,8 @@ class ExecutorOptions(BaseModel):
     ray_cpus_per_actor: float = Field(1.0, ge=0)
     ray_gpus_per_actor: float | None = Field(None, ge=0)  # None: vllm's tp x dp on a GPU cluster
     max_retries: int = Field(2, ge=0)  # per sample: re-runs after its actor died; per actor: replacements
+    # an actor Ray cannot place (its resources held elsewhere) would keep a run waiting forever
+    ray_start_timeout_s: float = Field(600.0, gt=0)
 
 
 def executor_options(**values: object) -> ExecutorOptions:
@@ -38,7 +40,7 @@ def executor_options(**values: object) -> ExecutorOptions:
     except ValidationError as e:
         err = e.errors()[0]
         flag = "--" + ".".join(str(x) for x in err["loc"]).replace("_", "-")
-        flag = "--executor" if flag == "--kind" else flag
+        flag = {"--kind": "--executor", "--ray-start-timeout-s": "--ray-start-timeout"}.get(flag, flag)
         raise ConfigError(f"{flag}: {err['msg']}") from None
     if opts.kind == "local":
         given = [f for f in ("ray_address", "ray_actors", "ray_gpus_per_actor") if getattr(opts, f) is not None]

@@ -75,6 +75,9 @@ class SampleWorker:
         self._plan: Plan | None = None
         self._ctx: RunContext | None = None
 
+    async def ping(self) -> None:
+        """Answers as soon as Ray has placed and started the actor (before any backend is built)."""
+
     async def load(self, portable: PortablePlan, backend_key: str) -> dict[str, Any]:
         """Take a run's plan; build a backend unless the current one fits."""
         from mplm_bench.runner import build_backend, model_label

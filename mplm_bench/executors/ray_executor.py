@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from mplm_bench.runner import Plan
     from mplm_bench.tasks.base import Instance
 
-CONTROL_CALLS = 4  # actor concurrency kept free of samples: load, aclose
+CONTROL_CALLS = 4  # actor concurrency kept free of samples: ping, load, aclose
+
+
+class ActorNotStarted(RuntimeError):
+    """Ray could not place an actor in time: handled like an actor that died."""
 
 
 @dataclass
@@ -111,7 +115,7 @@ class RayExecutor:
         for slot, res in zip(live, results, strict=True):
             if isinstance(res, RayTaskError):  # the backend failed to build: the user's to fix
                 raise ConfigError(_cause_line(res)) from None
-            if isinstance(res, RayActorError):  # its replacement loads once the run starts
+            if isinstance(res, RayActorError | ActorNotStarted):  # a replacement loads once the run starts
                 self._actor_lost(slot, res, replace=True)
             elif isinstance(res, BaseException):
                 raise res
@@ -123,6 +127,13 @@ class RayExecutor:
 
     async def _load(self, slot: Slot) -> dict[str, Any]:
         slot.ready = False
+        # placement first, under a timeout; building the backend (an engine start: minutes) is not
+        try:
+            await asyncio.wait_for(_awaitable(slot.handle.ping.remote()), self.opts.ray_start_timeout_s)
+        except TimeoutError:
+            raise ActorNotStarted(f"Ray did not place and start the actor within "
+                                  f"--ray-start-timeout={self.opts.ray_start_timeout_s:g} s "
+                                  f"(resources asked: {slot.resources})") from None
         info = await slot.handle.load.remote(self._plan_ref, self._backend_key)
         slot.info, slot.ready = info, True
         return info
@@ -146,8 +157,10 @@ class RayExecutor:
     async def _drop_pool(self) -> None:
         live = self._live()
         if live:
-            await asyncio.gather(*(asyncio.wait_for(_awaitable(s.handle.aclose.remote()), 60) for s in live),
-                                 return_exceptions=True)
+            # a loaded actor closes its backend (an engine shuts down cleanly); one that never
+            # loaded, perhaps never placed, is only killed
+            await asyncio.gather(*(asyncio.wait_for(_awaitable(s.handle.aclose.remote()), 60)
+                                   for s in live if s.ready), return_exceptions=True)
             for s in live:
                 with contextlib.suppress(Exception):  # already gone
                     ray.kill(s.handle, no_restart=True)
