@@ -135,3 +135,21 @@ def test_a_strategy_option_named_like_a_sampling_parameter_keeps_its_own_column(
     s = settings_of(manifest)
     assert s["strategy_temperature"] == 0.8 and s["temperature"] == 0.0
     assert s["k"] == 4 and s["sampling_seed"] == 1
+
+
+def test_a_setting_named_like_a_different_sample_column_gets_its_own_column(tmp_path):
+    import json as _json
+
+    import pandas as pd
+
+    from mplm_bench.analysis.load import load_samples
+
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    pd.DataFrame({"instance_id": ["a", "b"], "size": [9, 9], "length": ["short", "long"]}).to_parquet(
+        run / "samples" / "a__r0.parquet")
+    (run / "manifest.json").write_text(_json.dumps({"config": {"seed": 0}, "task_options": {"length": 32000, "size": 9},
+                                                    "sampling": {"temperature": 0.0}}))
+    df = load_samples([run])
+    assert list(df["length"]) == ["short", "long"] and (df["length_setting"] == 32000).all()
+    assert "size_setting" not in df.columns  # the same information is not repeated

@@ -5,7 +5,7 @@ columns: the task options (`p`, `hard`, `vars`, ...), the strategy options (`str
 NAME is also a sampling parameter, e.g. PaCoRe's `-S temperature`), the sampling
 parameters (`temperature`, `top_p`, `max_tokens`, `sampling_seed`), the instance `seed` and
 `data`, plus `run_dir`. A setting never overwrites a column the run wrote itself (`size`,
-`scheduler`). The names of the setting columns are kept in `df.attrs["settings"]`.
+`scheduler`); where that column says something else, the setting becomes `NAME_setting`. The names of the setting columns are kept in `df.attrs["settings"]`.
 """
 
 from __future__ import annotations
@@ -84,10 +84,13 @@ def load_samples(paths: list[Path] | list[str] | list[Run]) -> pd.DataFrame:
             continue  # a run that was started but wrote nothing yet
         df = read_parts(parts)
         for key, value in settings_of(run.manifest).items():
-            if key not in df.columns:
-                df[key] = value
-                if key not in settings:
-                    settings.append(key)
+            if key in df.columns:
+                if _same(df[key], value):
+                    continue  # the run wrote it itself (`size`, `scheduler`)
+                key = f"{key}_setting"  # e.g. longqa's `-T length` beside LongBench's `length` class
+            df[key] = value
+            if key not in settings:
+                settings.append(key)
         df["run_dir"] = str(run.dir)
         frames.append(df)
     if not frames:
@@ -95,6 +98,14 @@ def load_samples(paths: list[Path] | list[str] | list[Run]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     df.attrs["settings"] = settings
     return df
+
+
+def _same(column: pd.Series, value: Any) -> bool:
+    """Does a sample column already say what the setting says?"""
+    try:
+        return bool((column.astype(str) == str(value)).all())
+    except (TypeError, ValueError):
+        return False
 
 
 def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int | None = None,
