@@ -169,3 +169,17 @@ def test_without_a_profile_nothing_is_simulated(tmp_path):
     s, manifest = _run(tmp_path, "mplm", {})
     assert s["sim_latency_s"].isna().all()
     assert manifest["latency_model"] == {"decode_per_token": 1.0, "prefill_per_token": 0.0, "per_request": 0.0}
+
+
+def test_a_rounds_trajectories_share_one_batch_on_the_simulated_engine(tmp_path):
+    """Self-consistency's K trajectories run on the engine together: decode iterations shared,
+    the common prompt prefilled once; so K of them cost more than one and far less than K."""
+    path = tmp_path / "p.yaml"
+    save(profile(), path)
+    cot, _ = _run(tmp_path / "cot", "cot", {"latency_profile": str(path)})
+    sc, _ = _run(tmp_path / "sc", "sc", {"latency_profile": str(path)})
+    from mplm_bench.registry import strategies
+
+    k = strategies.get("sc").Options().k  # the default K
+    one, many = cot["sim_latency_s"].to_numpy(), sc["sim_latency_s"].to_numpy()
+    assert (one < many).all() and (many < k * one).all()

@@ -141,7 +141,7 @@ class PaCoReStrategy(Strategy):
                 dropped[k] += v
 
         final = rounds[-1][0]
-        ens = merge(key, rounds, root=None if capped else final.id)
+        ens = merge(key, rounds, root=None if capped else final.id, latency=ctx.latency)
         m = ens.metrics
         if capped:
             m.status, m.detail = Status.CAP_EXCEEDED, f"more than {ctx.caps.max_total_tokens} generated tokens"

@@ -63,7 +63,7 @@ class SCStrategy(Strategy):
                                 self.options.k)
         scores = [task.score(instance, t.world.metrics.answer) for t in trajs]
         winner, counts, tie = majority([s.parsed for s in scores])
-        ens = merge(key, [trajs], root=None)
+        ens = merge(key, [trajs], root=None, latency=ctx.latency)
         m = ens.metrics
         if winner is not None:
             chosen = trajs[next(i for i, s in enumerate(scores) if s.parsed == winner)].world.metrics

@@ -12,8 +12,9 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mplm_bench.backends.base import Sampling
+from mplm_bench.backends.base import Completion, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
+from mplm_bench.runtime.latency import LatencyModel
 from mplm_bench.runtime.protocol import MASTER_ID
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World
@@ -97,14 +98,31 @@ def _relabel(traj: Trajectory, thread_id: str | None) -> str | None:
     return traj.id if thread_id == MASTER_ID else f"{traj.id}:{thread_id}"
 
 
-def merge(key: str, rounds: list[list[Trajectory]], root: str | None) -> Ensemble:
+def round_time(trajs: list[Trajectory], latency: LatencyModel | None) -> float:
+    """How long a round takes: its slowest trajectory, each timed alone; or, with an engine's
+    costs (`-M latency_profile`), the round's one-step trajectories on one batch clock, since
+    they run on the engine together. Identical prompts after the first come from the prefix
+    cache (the clock prefills one prompt after another)."""
+    alone = max(t.world.metrics.virtual_time for t in trajs)
+    clock = latency.clock() if latency is not None else None
+    if clock is None or any(len(t.world.calls) != 1 for t in trajs):
+        return alone  # a trajectory that spawned threads keeps its own clock
+    for i, t in enumerate(trajs):  # a round's trajectories share one prompt (`run_round`)
+        c = t.world.calls[0]
+        cached = c.cached_prompt_tokens if i == 0 else c.prompt_tokens
+        clock.add(t.id, 0.0, Completion("", c.prompt_tokens, c.completion_tokens, "stop", cached))
+    return max(clock.run().values())
+
+
+def merge(key: str, rounds: list[list[Trajectory]], root: str | None,
+          latency: LatencyModel | None = None) -> Ensemble:
     """One sample's record from its rounds of trajectories.
 
     Calls are renumbered in round order and relabelled: thread id = trajectory id, `round` = the
     strategy's round, parent = `root` (the final synthesizer; None for a vote). Virtual time and
     critical-path time are offset by the earlier rounds, because a round starts only when the
     slowest trajectory of the previous one has ended (the barrier): the sample's critical path and
-    virtual time are sums over rounds of the round's maximum.
+    virtual time are sums over rounds of the round's maximum (`round_time`).
     """
     calls: list[CallRecord] = []
     m = SampleMetrics()
@@ -130,7 +148,7 @@ def merge(key: str, rounds: list[list[Trajectory]], root: str | None) -> Ensembl
             m.n_preempted += wm.n_preempted
             m.n_protocol_errors += wm.n_protocol_errors
             m.max_depth = max(m.max_depth, wm.max_depth + (root is not None and t.id != root))
-        v0 += max(t.world.metrics.virtual_time for t in trajs)
+        v0 += round_time(trajs, latency)
         cp0 += max(t.world.metrics.critical_path_tokens for t in trajs)
     m.virtual_time, m.critical_path_tokens = v0, cp0
     m.rounds = len(rounds)
