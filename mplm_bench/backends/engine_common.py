@@ -7,9 +7,10 @@ byte the prompt the in-process engine sees. Nothing here imports vllm, torch or 
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -149,6 +150,50 @@ class EarlyAborts:
 
 def aborted_before_start() -> Completion:
     return Completion("", 0, 0, "abort", error="aborted before it started")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """A request made ready to send: rendered, its token budget explicit, timed from here.
+
+    In replay mode (`-M replay=scripted`, issue 11) `replayed` is the reference policy's text for
+    this step and `max_tokens` its length, so the engine generates exactly as many tokens.
+    """
+
+    prompt: RenderedPrompt
+    max_tokens: int
+    replayed: str | None
+    t0: float
+
+    @property
+    def n_prompt(self) -> int:
+        return len(self.prompt.token_ids)
+
+
+def prepare_call(request: Request, renderer: ChatRenderer, early: EarlyAborts,
+                 max_model_len: int | None, policy: Callable[[str], str] | None) -> PreparedCall | Completion:
+    """What both engines do before sending a request, or the Completion that ends it unsent:
+    an abort that came before the call started, or a prompt the window cannot take."""
+    if early.claim(request.request_id):
+        return aborted_before_start()
+    t0 = time.perf_counter()
+    prompt = renderer(request)
+    n_prompt = len(prompt.token_ids)
+    if max_model_len and (rejected := too_long(n_prompt, max_model_len)) is not None:
+        return rejected
+    budget = token_budget(request.sampling.max_tokens, n_prompt, max_model_len)
+    replayed = policy(request.prompt) if policy is not None else None
+    if replayed is not None:
+        budget = min(budget, max(1, renderer.count(replayed)))
+    return PreparedCall(prompt, budget, replayed, t0)
+
+
+def with_replayed_text(done: Completion, replayed: str | None) -> Completion:
+    """Replay: the engine's tokens are timed, the reference text goes into the thread's history;
+    a forced-length generation ends where the reference step ends, so it counts as a stop."""
+    if replayed is None or done.finish_reason not in ("stop", "length"):
+        return done
+    return replace(done, text=replayed, finish_reason="stop")
 
 
 def options_error(backend: str, model: type[BaseModel], e: ValidationError) -> str:

@@ -26,7 +26,7 @@ import asyncio
 import json
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -37,12 +37,11 @@ from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
     ChatRenderer,
     EarlyAborts,
-    aborted_before_start,
     counter_renderer,
     finish_reason,
     options_error,
-    token_budget,
-    too_long,
+    prepare_call,
+    with_replayed_text,
 )
 from mplm_bench.registry import backends
 from mplm_bench.tasks.base import Policy
@@ -162,21 +161,14 @@ class OpenAIBackend:
         return self._renderer.text(request)
 
     async def generate(self, request: Request) -> Completion:
-        rid = request.request_id
-        if self._early.claim(rid):
-            return aborted_before_start()
-        t0 = time.perf_counter()
-        prompt = self._renderer(request)
-        n_prompt = len(prompt.token_ids)
-        if self.max_model_len and (rejected := too_long(n_prompt, self.max_model_len)) is not None:
-            return rejected
-        s = request.sampling
-        budget = token_budget(s.max_tokens, n_prompt, self.max_model_len)  # servers default to 16
-        replayed = self.policy(request.prompt) if self.policy is not None else None
+        call = prepare_call(request, self._renderer, self._early, self.max_model_len, self.policy)
+        if isinstance(call, Completion):
+            return call
+        rid, s, prompt = request.request_id, request.sampling, call.prompt
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": prompt.text if self.options.prompt_format == "text" else prompt.token_ids,
-            "max_tokens": budget,
+            "max_tokens": call.max_tokens,  # explicit: servers default to 16
             "temperature": s.temperature,
             "top_p": s.top_p,
             "stream": True,
@@ -184,25 +176,20 @@ class OpenAIBackend:
         }
         if s.seed is not None:
             body["seed"] = s.seed
-        if replayed is not None:
-            n = min(budget, max(1, self._renderer.count(replayed)))
-            body |= {"max_tokens": n, "min_tokens": n, "ignore_eos": True}
+        if call.replayed is not None:
+            body |= {"min_tokens": call.max_tokens, "ignore_eos": True}
         state = _Stream()
-        task = asyncio.ensure_future(self._post(body, state, t0, n_prompt))
+        task = asyncio.ensure_future(self._post(body, state, call.t0, call.n_prompt))
         self._inflight[rid] = (task, state)
         try:
-            done = await task
-            if replayed is None or done.finish_reason not in ("stop", "length"):
-                return done
-            # the replayed text ends where the reference step ends
-            return replace(done, text=replayed, finish_reason="stop")
+            return with_replayed_text(await task, call.replayed)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not state.aborted or (current is not None and current.cancelling()):
                 raise  # our caller was cancelled, not an abort()
             text = "".join(state.parts)
-            return Completion(text, n_prompt, self._renderer.count(text) if text else 0, "abort",
-                              ttft_s=state.ttft, latency_s=time.perf_counter() - t0)
+            return Completion(text, call.n_prompt, self._renderer.count(text) if text else 0, "abort",
+                              ttft_s=state.ttft, latency_s=time.perf_counter() - call.t0)
         finally:
             del self._inflight[rid]
 

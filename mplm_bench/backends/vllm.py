@@ -42,13 +42,12 @@ from mplm_bench.backends.engine_common import (
     ChatRenderer,
     EarlyAborts,
     EngineCompletion,
-    aborted_before_start,
     counter_renderer,
     finish_reason,
     hf_renderer,
     options_error,
-    token_budget,
-    too_long,
+    prepare_call,
+    with_replayed_text,
 )
 from mplm_bench.backends.vllm_cpu import (
     CPU_BLOCK_SIZE,
@@ -228,23 +227,13 @@ class VLLMBackend:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams
 
-        rid = request.request_id
-        if self._early.claim(rid):
-            return aborted_before_start()
-        t0 = time.perf_counter()
-        prompt = self._renderer(request)
-        n_prompt = len(prompt.token_ids)
-        if (rejected := too_long(n_prompt, self.max_model_len)) is not None:
-            return rejected
-        s = request.sampling
-        budget = token_budget(s.max_tokens, n_prompt, self.max_model_len)  # vLLM's default: 16
-        replayed: str | None = None
-        if self.policy is not None:
-            replayed = self.policy(request.prompt)
-            budget = min(budget, max(1, self._renderer.count(replayed)))
+        call = prepare_call(request, self._renderer, self._early, self.max_model_len, self.policy)
+        if isinstance(call, Completion):
+            return call
+        rid, s, replayed = request.request_id, request.sampling, call.replayed
         params = SamplingParams(
-            max_tokens=budget,
-            min_tokens=budget if replayed is not None else 0,
+            max_tokens=call.max_tokens,  # explicit: vLLM's default is 16
+            min_tokens=call.max_tokens if replayed is not None else 0,
             ignore_eos=replayed is not None,
             temperature=s.temperature,
             top_p=s.top_p,
@@ -258,11 +247,11 @@ class VLLMBackend:
         raw_finish: str | None = None
         self._inflight[rid] = False
         try:
-            stream = self._engine.generate(TokensPrompt(prompt_token_ids=prompt.token_ids), params, rid)
+            stream = self._engine.generate(TokensPrompt(prompt_token_ids=call.prompt.token_ids), params, rid)
             async for out in stream:
                 o = out.outputs[0]
                 if o.token_ids and ttft is None:
-                    ttft = time.perf_counter() - t0
+                    ttft = time.perf_counter() - call.t0
                 ids.extend(o.token_ids)
                 parts.append(o.text)
                 cached = max(cached, out.num_cached_tokens or 0)
@@ -273,15 +262,12 @@ class VLLMBackend:
                     await self._engine.abort(rid)
         finally:
             del self._inflight[rid]
-        finish = finish_reason(raw_finish)
-        if replayed is not None and finish == "length":
-            finish = "stop"  # the replayed text ends where the reference step ends
-        return EngineCompletion(
-            replayed if replayed is not None and finish != "abort" else "".join(parts),
-            n_prompt, len(ids), finish,
-            cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - t0,
+        done = EngineCompletion(
+            "".join(parts), call.n_prompt, len(ids), finish_reason(raw_finish),
+            cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - call.t0,
             token_ids=tuple(ids),
         )
+        return with_replayed_text(done, replayed)
 
     async def abort(self, request_id: str) -> None:
         """End a request in flight now; its `generate` returns what it has, finish "abort"."""
