@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from toys import CharCounter
 
-from mplm_bench.backends.base import Request, Sampling
+from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.faults import FaultPlan, FaultyBackend, parse_faults
 from mplm_bench.backends.retry import RetryingBackend, RetryOptions
 from mplm_bench.backends.scripted import ScriptedBackend
@@ -105,6 +105,42 @@ def test_other_errors_are_not_retried_again():
     with pytest.raises(RuntimeError, match="injected fault"):
         asyncio.run(backend.generate(Request("k/0", "0", ("go",), None, Sampling())))
     assert faulty.injected["error"] == 1
+
+
+class StallsAfterSomeTokens:
+    """An inner backend whose first `stalls` attempts generate 7 tokens, then stall until aborted."""
+
+    name, virtual_time = "stalls", False
+
+    def __init__(self, stalls: int) -> None:
+        self.stalls, self.attempts, self.waiting = stalls, 0, {}
+
+    async def generate(self, request: Request) -> Completion:
+        self.attempts += 1
+        if self.attempts > self.stalls:
+            return Completion("<stop>x</stop>", 3, 5, "stop")
+        self.waiting[request.request_id] = asyncio.Event()
+        await self.waiting[request.request_id].wait()
+        return Completion("partial", 3, 7, "abort")
+
+    async def abort(self, request_id: str) -> None:
+        if request_id in self.waiting:
+            self.waiting[request_id].set()
+
+    def describe(self) -> dict:
+        return {}
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("stalls, finish, tokens", [(1, "stop", 5), (3, "timeout", 0)])
+def test_tokens_of_timed_out_attempts_are_counted_as_discarded(stalls, finish, tokens):
+    backend = RetryingBackend(StallsAfterSomeTokens(stalls),
+                              RetryOptions(request_timeout_s=0.05, request_retries=2, retry_backoff_s=0))
+    comp = asyncio.run(backend.generate(Request("k/0", "0", ("go",), None, Sampling())))
+    assert (comp.finish_reason, comp.completion_tokens) == (finish, tokens)
+    assert comp.retries == min(stalls, 2) and comp.discarded_tokens == 7 * stalls
 
 
 @pytest.mark.parametrize("timeout", [None, 30.0])

@@ -12,8 +12,10 @@ retried is only what is known to be transient:
 The `openai` backend already retries refused connections, 429 and 5xx answers before the first
 token (`-M max_retries`) and raises only once those are spent: such errors are not retried again
 here (that would multiply the attempts). Other exceptions are engine errors, not retried. The
-call row's `retries` column counts the failed attempts, the backend's own included; tokens of
-failed attempts are not counted (they produced no step).
+call row's `retries` column counts the failed attempts, the backend's own included. What a
+timed-out attempt generated before its abort produced no step, so it is not in
+`completion_tokens` (nor the sample's `gen_tokens`), but the engine spent it: it is counted in
+`discarded_tokens`, on the call row and summed on the sample.
 """
 
 from __future__ import annotations
@@ -63,11 +65,12 @@ def split_attempt(request_id: str) -> tuple[str, int]:
 
 
 class _Call:
-    __slots__ = ("current", "aborted")
+    __slots__ = ("current", "aborted", "discarded")
 
     def __init__(self, current: str) -> None:
         self.current = current
         self.aborted = False
+        self.discarded = 0  # completion tokens of attempts that timed out
 
 
 class RetryingBackend:
@@ -126,10 +129,12 @@ class RetryingBackend:
                 if comp is None:  # timed out
                     if last or call.aborted:
                         return Completion("", 0, 0, "timeout", retries=attempt,
+                                          discarded_tokens=call.discarded,
                                           error=f"no answer within request_timeout_s={o.request_timeout_s} "
                                                 f"({attempt + 1} attempts)")
                     continue
                 comp.retries += attempt
+                comp.discarded_tokens += call.discarded
                 return comp
         finally:
             del self._calls[rid]
@@ -155,7 +160,10 @@ class RetryingBackend:
             task.cancel()
             return None
         # an answer that came in the grace time is kept; so is the abort the scheduler asked for
-        return comp if call.aborted or comp.finish_reason != "abort" else None
+        if call.aborted or comp.finish_reason != "abort":
+            return comp
+        call.discarded += comp.completion_tokens
+        return None
 
     async def abort(self, request_id: str) -> None:
         call = self._calls.get(request_id)

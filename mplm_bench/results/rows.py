@@ -35,6 +35,7 @@ def sample_row(cfg: RunConfig, plan: Plan, instance: Instance, repeat: int, resu
         "answer": m.answer,
         "parsed_answer": score.parsed,
         "gen_tokens": m.gen_tokens,
+        "discarded_tokens": m.discarded_tokens,
         "prompt_tokens": m.prompt_tokens,
         "cached_prompt_tokens": m.cached_prompt_tokens,
         "critical_path_tokens": float(m.critical_path_tokens),

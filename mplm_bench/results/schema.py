@@ -25,6 +25,7 @@ SAMPLE_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("answer", pa.string()),
     ("parsed_answer", pa.string()),
     ("gen_tokens", pa.int64()),
+    ("discarded_tokens", pa.int64()),
     ("prompt_tokens", pa.int64()),
     ("cached_prompt_tokens", pa.int64()),
     ("critical_path_tokens", pa.float64()),
@@ -71,6 +72,7 @@ CALL_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("prompt", pa.string()),
     ("error", pa.string()),
     ("retries", pa.int64()),
+    ("discarded_tokens", pa.int64()),
 ]
 
 CALL_SCHEMA = pa.schema(CALL_COLUMNS)

@@ -41,6 +41,7 @@ class CallRecord:
     prompt: str | None = None  # only with --log-prompts
     error: str | None = None
     retries: int = 0  # failed attempts before the one recorded (backends/retry.py)
+    discarded_tokens: int = 0  # tokens those failed attempts generated (not in completion_tokens)
 
     def to_row(self) -> dict:
         return asdict(self)
@@ -52,6 +53,7 @@ class SampleMetrics:
     detail: str = ""  # one line on why a sample did not end ok
     answer: str | None = None
     gen_tokens: int = 0
+    discarded_tokens: int = 0  # engine work of failed attempts: not steps, still spent
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     critical_path_tokens: float = 0.0
@@ -72,6 +74,7 @@ class SampleMetrics:
     def add_call(self, rec: CallRecord) -> None:
         self.n_calls += 1
         self.gen_tokens += rec.completion_tokens
+        self.discarded_tokens += rec.discarded_tokens
         self.prompt_tokens += rec.prompt_tokens
         self.cached_prompt_tokens += rec.cached_prompt_tokens
         self.peak_context_tokens = max(

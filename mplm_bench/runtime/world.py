@@ -153,6 +153,7 @@ class World:
         rec.status = status
         rec.error = comp.error
         rec.retries = comp.retries
+        rec.discarded_tokens = comp.discarded_tokens
         self.chars += len(comp.text)
         self.metrics.add_call(rec)
         if status == "preempted":
