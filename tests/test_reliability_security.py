@@ -132,7 +132,8 @@ def test_settings_named_like_tokens_are_not_secrets_and_key_the_run():
 
 
 HOSTILE_IDS = ["../../etc/passwd", "/etc/shadow", "..", ".", "a/../../b", "_hidden", ".dotted",
-               "C:\\Windows\\x", "nul\x00byte", "spaces and\nnewline", "x" * 300, "ok-id"]
+               "C:\\Windows\\x", "nul\x00byte", "spaces and\nnewline", "x" * 300, "ok-id",
+               "Case-ID", "case-id"]
 GRID4 = {"puzzle": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
          "solution": [[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]}
 
@@ -152,6 +153,7 @@ def test_instance_ids_with_path_characters_stay_inside_the_run_folder(tmp_path):
     assert written and all(p.resolve().is_relative_to(run_dir.resolve()) for p in written)
     names = [p.name for p in (run_dir / "samples").iterdir()]
     assert all(not n.startswith((".", "_")) and len(n) < 200 and "/" not in n for n in names)
+    assert len({n.lower() for n in names}) == len(names)  # apart on case-insensitive file systems too
     s = pd.read_parquet(run_dir / "samples")  # every part visible to a plain Parquet reader
     assert sorted(s["instance_id"]) == sorted(HOSTILE_IDS) and s["status"].notna().all()
     again = cli(*args, cwd=work)

@@ -32,9 +32,10 @@ def safe_name(key: str) -> str:
     """A file name for an instance/sample key; keys with other characters get a hash suffix.
 
     The name never starts with `.` or `_`: Parquet readers skip such files as hidden, so a
-    sample written under one would be on disk yet missing from every table."""
+    sample written under one would be on disk yet missing from every table. Keys with capitals
+    get the suffix too: `Q1` and `q1` are one file on macOS' and Windows' file systems."""
     clean = _SAFE.sub("_", key)[:120].lstrip("._") or "id"
-    if clean != key:
+    if clean != key or clean != clean.lower():
         clean += "-" + hashlib.sha1(key.encode()).hexdigest()[:8]
     return clean
 
