@@ -54,6 +54,7 @@ def test_every_exported_step_is_what_run_sends(tmp_path: Path, task: str, protoc
     sent = calls[(calls["status"] == "ok") & (calls["finish_reason"] == "stop")]
     if protocol == "pacore":
         sent = sent[sent["prompt"].map(is_synthesis)]
+        assert "PaCoRe synthesis from the exact policy" in (tmp_path / "sft" / "README.md").read_text()
     assert len(rows) == len(sent) > 0  # one example per finished step, nothing more
     by_call = sent.set_index(["instance_id", "call"])
     for r in rows.itertuples():

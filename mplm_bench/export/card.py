@@ -115,6 +115,11 @@ def render_card(summary: ExportSummary) -> str:
         noise = (f"\n> **Noisy traces.** Made with `-M error_rate={summary.error_rate:g}` and "
                  "`--allow-noise`: steps were made wrong on purpose, so these rows are **not** the "
                  "exact reference policy, and wrong answers were kept (column `correct`).\n")
+    elif "pacore" in o.protocols:
+        noise = ("\n> **PaCoRe synthesis from the exact policy.** Every reference trajectory is the "
+                 "reference policy's, so the references a synthesis step reads agree and its response "
+                 "restates them. For references that disagree, export with `--allow-noise -M "
+                 "error_rate=...` (the synthesis steps are then noisy too; column `correct`).\n")
     chat = ("messages",) if o.layout == "messages" else ("prompt", "completion")
     columns = [c for c in COLUMN_DOCS if c in chat or c not in ("messages", "prompt", "completion")]
     parts = [
