@@ -36,7 +36,7 @@ def thread_of(prompt: str) -> str:
 
 
 def run(responses: dict[str, list[str]], kind: str = "sync", caps: Caps | None = None,
-        default: list[str] | None = None) -> World:
+        default: list[str] | None = None, prompt: str = "go", log_prompts: bool = False) -> World:
     """Thread t's k-th step (k = recvs completed so far) answers responses[t][k] (the last one
     again once they run out); `{self}` becomes the thread's own id."""
 
@@ -48,7 +48,7 @@ def run(responses: dict[str, list[str]], kind: str = "sync", caps: Caps | None =
     backend = ScriptedBackend(policy, counter=CharCounter())
     caps = caps or Caps(max_steps=300, max_threads=300, max_depth=8, max_sample_chars=3_000_000,
                         max_wall_s=60)
-    world = World("cfg/inst/0", "go", caps, Sampling())
+    world = World("cfg/inst/0", prompt, caps, Sampling(), log_prompts=log_prompts)
     asyncio.run(Scheduler(backend).run(world, kind))
     return world
 
@@ -168,6 +168,16 @@ def peak_bytes(cap: int) -> tuple[int, World]:
         return tracemalloc.get_traced_memory()[1], world
     finally:
         tracemalloc.stop()
+
+
+def test_logged_prompts_count_against_the_character_cap():
+    """--log-prompts keeps a copy of every prompt: a long ping-pong holds far more then."""
+    ping_pong = {"0": ["<spawn [1]>w</spawn><recv [1]>"] + ["<send [1]>p</send><recv [1]>"] * 30
+                 + ["<stop>x</stop>"], "1": ["<send [0]>q</send><recv [0]>"]}
+    caps = Caps(max_sample_chars=30_000)
+    assert run(ping_pong, caps=caps, prompt="go " * 500).metrics.status == "ok"
+    logged = run(ping_pong, caps=caps, prompt="go " * 500, log_prompts=True)
+    assert logged.metrics.status == "cap_exceeded" and "characters" in logged.metrics.detail
 
 
 def test_the_character_cap_bounds_a_samples_memory():

@@ -69,7 +69,8 @@ class World:
         segments = [master_prompt] if isinstance(master_prompt, str) else list(master_prompt)
         self.threads: dict[str, Thread] = {MASTER_ID: Thread(MASTER_ID, None, 0, segments)}
         # characters held in prompts, inboxes and responses (`Caps.max_sample_chars`); a spawn
-        # body or a payload sent to many threads is one shared string, counted once
+        # body or a payload sent to many threads is one shared string, counted once; logged
+        # prompts (--log-prompts) are copies, counted each
         self.chars = sum(map(len, segments))
         self.calls: list[CallRecord] = []
         self.metrics = SampleMetrics()
@@ -123,7 +124,8 @@ class World:
             consumed_from=self._consumed.pop(thread.id, ""),
         )
         if self.log_prompts:
-            rec.prompt = thread.prompt
+            rec.prompt = thread.prompt  # a string of its own per call: it counts against the cap
+            self.chars += len(rec.prompt)
         self.calls.append(rec)
         req = Request(
             request_id=f"{self.key}/{call}",
