@@ -195,6 +195,25 @@ def test_noise_is_refused_unless_asked_then_recorded(tmp_path: Path) -> None:
     assert "Noisy traces" in (tmp_path / "sft" / "README.md").read_text()
 
 
+def test_pacore_synthesis_over_noisy_references(tmp_path: Path) -> None:
+    """-M exact_synthesis: the references err, every written response is the exact synthesizer's."""
+    from mplm_bench.strategies.pacore_prompt import parse_synthesis
+    from mplm_bench.tasks.sudoku.synthesis import synthesis_policy
+
+    noisy = ["--task", "sudoku", "--protocol", "pacore", "-T", "size=9", "-n", "30", "-M", "error_rate=0.1"]
+    rows = export(tmp_path / "sft", *noisy, "-M", "exact_synthesis=true")  # no --allow-noise needed
+    assert len(rows) > 0 and rows["correct"].all()
+    for m in rows["messages"]:
+        assert m[2]["content"] == synthesis_policy(m[1]["content"])  # exact, on these references
+    disagree = [len(set(parse_synthesis(m[1]["content"]).references)) > 1 for m in rows["messages"]]
+    assert sum(disagree) >= len(rows) // 2
+    assert "Noisy references, exact synthesis" in (tmp_path / "sft" / "README.md").read_text()
+    # any other protocol's rows would be noisy themselves: refused as before
+    code, output = invoke("export-sft", *noisy, "-M", "exact_synthesis=true", "-p", "serial",
+                          "--out", str(tmp_path / "mixed"), "-q")
+    assert code == 2 and "--allow-noise" in output and not (tmp_path / "mixed").exists()
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [

@@ -193,6 +193,22 @@ def test_noisy_backend_is_deterministic_and_order_free():
     assert b.describe()["error_seed"] == 3
 
 
+def test_exact_synthesis_spares_only_synthesis_steps():
+    task = tasks.get("sudoku")()
+    policy = task.reference_policy("serial")
+    serial = _requests(task)[0]
+    synthesis = Request("cfg/g/0/r2.t0/0", "0", (render_synthesis(serial.prompt, ["no grid", "none"]),),
+                        None, Sampling())
+
+    def wrong(request: Request, exact_synthesis: bool) -> bool:
+        opts = ScriptedOptions(error_rate=1.0, error_model="step", exact_synthesis=exact_synthesis)
+        b = ScriptedBackend(policy, opts, counter=CharCounter())
+        return asyncio.run(b.generate(request)).text != policy(request.prompt)
+
+    assert wrong(serial, False) and wrong(serial, True)  # the references still err
+    assert wrong(synthesis, False) and not wrong(synthesis, True)
+
+
 @pytest.mark.parametrize("strategy", ["cot", "fj", "mplm", "sc", "pacore"])
 def test_every_step_wrong_still_reads_as_protocol_text(strategy):
     task = tasks.get("sudoku")()

@@ -8,7 +8,9 @@ to hundreds of workers for dozens of rounds. Segment counts differ from whole-st
 where BPE would merge across a segment boundary (measured in tests/test_tokenizer.py).
 
 With `-M error_rate=p` the policy is noisy (see `backends/noise.py`): steps go wrong under an
-error model, so protocols can be compared under an imperfect "model" without a GPU.
+error model, so protocols can be compared under an imperfect "model" without a GPU. With
+`-M exact_synthesis=true` PaCoRe's synthesis steps stay exact while the references they read err:
+what synthesis alone recovers, and synthesis training data over references that disagree.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
+from mplm_bench.strategies.pacore_prompt import is_synthesis
 from mplm_bench.tasks.base import Policy
 
 RESPONSE_CACHE = 32  # recent prompts whose responses are kept
@@ -49,6 +52,7 @@ class ScriptedOptions(BaseModel):
     error_rate: float = Field(0.0, ge=0.0, le=1.0)  # 0: the exact reference policy
     error_model: ErrorModel = "tokens"  # step | tokens | context | position (backends/noise.py)
     error_seed: int = 0
+    exact_synthesis: bool = False  # the noise spares PaCoRe's synthesis steps
 
 
 class ScriptedBackend:
@@ -88,6 +92,7 @@ class ScriptedBackend:
             "error_rate": self.options.error_rate,
             "error_model": self.options.error_model,
             "error_seed": self.options.error_seed,
+            "exact_synthesis": self.options.exact_synthesis,
         }
 
     def prompt_tokens(self, request: Request, previous: tuple[tuple[str, ...], int] | None = None) -> int:
@@ -120,7 +125,8 @@ class ScriptedBackend:
                               error=f"prompt of {n_prompt} tokens exceeds max_model_len={limit}")
         text = self._respond(request.prompt)
         n_out = self.counter.count(text)
-        if self.noise is not None and (wrong := self.noise.apply(request, text, n_prompt, n_out)) is not None:
+        noise = None if self._spared(request) else self.noise
+        if noise is not None and (wrong := noise.apply(request, text, n_prompt, n_out)) is not None:
             text, n_out = wrong, self._count_edit(text, wrong)
             self.n_corrupted += 1
         finish = "stop"
@@ -131,6 +137,10 @@ class ScriptedBackend:
             text = text[: len(text) * budget // max(n_out, 1)]
             n_out, finish = budget, "length"
         return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt))
+
+    def _spared(self, request: Request) -> bool:
+        """A step the noise leaves exact (`-M exact_synthesis`: PaCoRe's synthesis steps)."""
+        return self.options.exact_synthesis and is_synthesis(request.prompt)
 
     def _respond(self, prompt: str) -> str:
         text = self._responses.get(prompt)

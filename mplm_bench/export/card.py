@@ -111,15 +111,21 @@ def render_card(summary: ExportSummary) -> str:
         statuses += f" ({wrong:,} of them with a wrong answer)"
     layout = "`messages`" if o.layout == "messages" else "`prompt` and `completion`"
     noise = ""
-    if summary.error_rate > 0:
+    if summary.noisy_references_only:
+        noise = (f"\n> **Noisy references, exact synthesis.** Made with `-M error_rate={summary.error_rate:g} "
+                 "-M exact_synthesis=true`: the PaCoRe references in each prompt come from a policy that "
+                 "errs on purpose, so they disagree; every response (the synthesis step) is the exact "
+                 "reference synthesizer's reading of them. Samples whose answer is still wrong are "
+                 "left out unless `--allow-noise`.\n")
+    elif summary.error_rate > 0:
         noise = (f"\n> **Noisy traces.** Made with `-M error_rate={summary.error_rate:g}` and "
                  "`--allow-noise`: steps were made wrong on purpose, so these rows are **not** the "
                  "exact reference policy, and wrong answers were kept (column `correct`).\n")
     elif "pacore" in o.protocols:
         noise = ("\n> **PaCoRe synthesis from the exact policy.** Every reference trajectory is the "
                  "reference policy's, so the references a synthesis step reads agree and its response "
-                 "restates them. For references that disagree, export with `--allow-noise -M "
-                 "error_rate=...` (the synthesis steps are then noisy too; column `correct`).\n")
+                 "restates them. For references that disagree, export with `-M error_rate=0.1 "
+                 "-M exact_synthesis=true`: noisy references, exact synthesis responses.\n")
     chat = ("messages",) if o.layout == "messages" else ("prompt", "completion")
     columns = [c for c in COLUMN_DOCS if c in chat or c not in ("messages", "prompt", "completion")]
     parts = [

@@ -85,7 +85,7 @@ def run_export(quiet: bool = False, **values: Any) -> int:
     written = ", ".join(rows(s, n) for s, n in summary.rows.items() if n)
     console.print(f"wrote {opts.out}: {written}; {', '.join(summary.files)} and README.md "
                   f"in {summary.elapsed_s:.1f} s", highlight=False)
-    if summary.error_rate > 0:
+    if summary.error_rate > 0 and not summary.noisy_references_only:
         console.print(f"[bold yellow]warning:[/] noisy traces (-M error_rate={summary.error_rate:g}), "
                       "marked so in the dataset card", highlight=False)
     sys.stdout.write(f"{opts.out}\n")

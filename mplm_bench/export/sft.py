@@ -42,6 +42,8 @@ class ExportSummary:
     prompt_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
     completion_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
     error_rate: float = 0.0
+    # PaCoRe only, `-M exact_synthesis`: every written response is exact, the references they read err
+    noisy_references_only: bool = False
     elapsed_s: float = 0.0
 
 
@@ -61,16 +63,21 @@ def _row(src: TraceSource, sample: SampleSteps, s: Step, split: str, layout: str
     }
 
 
-def _sources(opts: ExportOptions) -> tuple[list[TraceSource], float]:
+def _sources(opts: ExportOptions) -> tuple[list[TraceSource], float, bool]:
+    """The protocols' trace sources, the error rate, and whether only the references are noisy."""
     sources = [TraceSource(p, opts) for p in dict.fromkeys(opts.protocols)]
-    rate = float(sources[0].plan.backend_options.get("error_rate") or 0.0)
-    if rate > 0 and not opts.allow_noise:
+    m = sources[0].plan.backend_options
+    rate = float(m.get("error_rate") or 0.0)
+    # PaCoRe rows are synthesis steps only: with exact synthesis every response written is exact
+    references_only = rate > 0 and bool(m.get("exact_synthesis")) and set(opts.protocols) == {"pacore"}
+    if rate > 0 and not references_only and not opts.allow_noise:
         raise ConfigError(f"-M error_rate={rate:g} makes the scripted policy err on purpose; training "
                           "data should be the exact reference traces (pass --allow-noise to export "
-                          "noisy ones anyway, marked as such in the dataset card)")
+                          "noisy ones anyway, marked as such in the dataset card; for PaCoRe synthesis "
+                          "over noisy references alone, --protocol pacore with -M exact_synthesis=true)")
     for src in sources:
         src.backend()  # a bad tokenizer fails here, before anything is written
-    return sources, rate
+    return sources, rate, references_only
 
 
 def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
@@ -80,7 +87,7 @@ def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
     started = time.perf_counter()
     staged = StagedDir(opts.out, opts.overwrite)
     staged.check()
-    sources, rate = _sources(opts)
+    sources, rate, references_only = _sources(opts)
     instances = sources[0].instances
     # a problem is identified by its data (puzzle, formula, document and question), not by the
     # master's first prompt: under a harness-driven protocol that prompt may be generic
@@ -92,7 +99,7 @@ def export_sft(opts: ExportOptions, on_sample: SampleFn | None = None,
             continue
         seen.add(g)
         todo.append(idx)
-    summary = ExportSummary(opts, [], error_rate=rate)
+    summary = ExportSummary(opts, [], error_rate=rate, noisy_references_only=references_only)
     summary.dropped["duplicate instance"] = len(instances) - len(todo)
 
     if on_start is not None:
