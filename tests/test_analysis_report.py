@@ -153,3 +153,13 @@ def test_a_setting_named_like_a_different_sample_column_gets_its_own_column(tmp_
     df = load_samples([run])
     assert list(df["length"]) == ["short", "long"] and (df["length_setting"] == 32000).all()
     assert "size_setting" not in df.columns  # the same information is not repeated
+
+
+def test_a_column_only_later_parts_have_is_kept(tmp_path):
+    """pyarrow reads a list of parts with the first part's schema; the loader unifies them, so a
+    column that some samples lack (or that a newer harness added before a resume) is not lost."""
+    from mplm_bench.analysis.load import load_samples
+
+    run = synthetic_run(tmp_path, "toy-mplm-scripted-abcdef", [{}, {}, {"needle_kind": "chain"}])
+    df = load_samples([run]).set_index("instance_id")
+    assert df.loc["toy-002", "needle_kind"] == "chain" and df["needle_kind"].isna().sum() == 2

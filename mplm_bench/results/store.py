@@ -186,7 +186,7 @@ def read_parts(paths: list[Path], **kwargs: Any) -> Any:
     import pandas as pd
 
     try:
-        return pd.read_parquet([str(p) for p in paths], **kwargs)
+        return pd.read_parquet([str(p) for p in paths], schema=_unified(paths), **kwargs)
     except (OSError, pa.ArrowException):
         pass
     good = []
@@ -196,7 +196,17 @@ def read_parts(paths: list[Path], **kwargs: Any) -> Any:
             good.append(p)
         except (OSError, pa.ArrowException) as e:
             log.warning("%s: unreadable Parquet part skipped (%s)", p, str(e).splitlines()[0][:200])
-    return pd.read_parquet([str(p) for p in good], **kwargs)
+    return pd.read_parquet([str(p) for p in good], schema=_unified(good), **kwargs)
+
+
+def _unified(paths: list[Path]) -> pa.Schema | None:
+    """All parts' columns together. Left alone, pyarrow reads every part with the first part's
+    schema and silently drops a column only later parts have (a task column some instances lack,
+    or a column a newer harness added before the run was resumed). None: let pyarrow decide."""
+    try:
+        return pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
