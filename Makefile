@@ -36,7 +36,7 @@ test:
 	$(PY) -m pytest -q
 
 lint:
-	$(VENV)/bin/ruff check mplm_bench tests benchmarks
+	$(VENV)/bin/ruff check mplm_bench tests benchmarks examples
 
 bench:
 	$(PY) benchmarks/runtime.py

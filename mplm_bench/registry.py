@@ -2,7 +2,8 @@
 
 Built-ins are listed by module path and imported only when asked for, so `mplm-bench --help`
 stays instant; third-party plugins come in through the entry-point groups
-`mplm_bench.tasks`, `mplm_bench.strategies` and `mplm_bench.backends`.
+`mplm_bench.tasks`, `mplm_bench.strategies` and `mplm_bench.backends`, each entry naming the class
+or factory itself (`addition = "mplm_addition:AdditionTask"`; see examples/plugin/).
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ class Registry(Generic[T]):
         if name not in self._items:
             for ep in entry_points(group=f"mplm_bench.{self.kind}s"):
                 if ep.name == name:
-                    self._items[name] = ep.load()
+                    try:
+                        self._items[name] = ep.load()
+                    except Exception as e:  # a broken plugin is the user's one-line error, not ours
+                        raise UnknownName(f"{self.kind} {name!r} (entry point {ep.value}) failed to load: "
+                                          f"{type(e).__name__}: {e}") from None
         if name not in self._items:
             known = ", ".join(self.names())
             raise UnknownName(f"unknown {self.kind} {name!r} (known: {known})")

@@ -1,0 +1,96 @@
+"""A complete third-party task: add up a list of numbers, serially, fork-join or with PaCoRe.
+
+It shows the whole Task interface a plugin needs: seeded instances, loading a file, the master's
+first prompt per protocol, scoring, and a scripted reference policy that writes each step from
+the prompt text alone (so `--backend scripted` runs it end to end, and `export-sft` can make
+training data of it). Registered by the entry point in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+from pydantic import Field
+
+from mplm_bench.strategies.pacore_prompt import is_synthesis, parse_synthesis
+from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError, TaskOptions
+
+PROMPT = "Add these numbers: "
+PART = "Add the numbers in your part: "
+
+
+class AdditionOptions(TaskOptions):
+    size: int = Field(8, ge=2, le=1000)  # how many numbers (`-T size=8`)
+
+
+class AdditionTask(Task):
+    name = "addition"
+    protocols = ("serial", "fj")
+    Options = AdditionOptions
+    options: AdditionOptions
+
+    def generate(self, n: int, seed: int) -> list[Instance]:
+        out = []
+        for i in range(n):
+            iid = f"addition-{self.options.size}-s{seed}-{i:05d}"
+            rng = random.Random(iid)  # instance i does not depend on n
+            out.append(self._instance(iid, [rng.randint(1, 99) for _ in range(self.options.size)]))
+        return out
+
+    def load(self, source: str, n: int | None) -> list[Instance]:
+        """JSONL lines `{"id": ..., "numbers": [...]}`."""
+        try:
+            lines = Path(source).read_text().splitlines()
+            rows = [json.loads(line) for line in lines if line.strip()]
+            return [self._instance(str(r["id"]), [int(x) for x in r["numbers"]]) for r in rows[:n]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise TaskError(f"{source}: not a JSONL file of {{id, numbers}} ({e})") from None
+
+    @staticmethod
+    def _instance(iid: str, numbers: list[int]) -> Instance:
+        return Instance(id=iid, size=len(numbers), data={"numbers": numbers})
+
+    def prompt(self, instance: Instance, protocol: Protocol) -> str:
+        return PROMPT + " ".join(map(str, instance.data["numbers"]))
+
+    def score(self, instance: Instance, answer: str | None) -> Score:
+        found = re.findall(r"-?\d+", answer or "")
+        correct = bool(found) and int(found[-1]) == sum(instance.data["numbers"])
+        return Score(correct=correct, score=float(correct), parsed=found[-1] if found else None)
+
+    def policy(self, protocol: Protocol) -> Policy:
+        return serial_policy if protocol == "serial" else fj_policy
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(x) for x in re.findall(r"-?\d+", text)]
+
+
+def serial_policy(prompt: str) -> str:
+    if is_synthesis(prompt):
+        # PaCoRe's later rounds wrap the problem and earlier answers in its synthesis template;
+        # this synthesizer re-adds the original numbers (tasks/sudoku/synthesis.py checks the
+        # references instead, as a careful solver would)
+        return serial_policy(parse_synthesis(prompt).original)
+    numbers = _numbers(prompt.split(":", 1)[1])
+    lines, total = [], numbers[0]
+    for x in numbers[1:]:
+        lines.append(f"{total} + {x} = {total + x}")
+        total += x
+    return "\n".join(lines) + f"\n<stop>{total}</stop>"
+
+
+def fj_policy(prompt: str) -> str:
+    """The master splits the list between two workers and joins on both; a worker adds its part
+    and sends the sum back; the master, resumed with their messages, adds the two."""
+    if prompt.startswith("Your id is: "):  # a worker: `Your id is: W.` + the spawn body
+        return f"<send [0]>{sum(_numbers(prompt.split(PART, 1)[1]))}</send><stop>"
+    if prompt.endswith("</recv>"):  # the master, resumed: one message per line after its recv
+        return f"<stop>{sum(_numbers(prompt.rsplit('<recv [1, 2]>', 1)[1]))}</stop>"
+    numbers = _numbers(prompt.split(":", 1)[1])
+    half = len(numbers) // 2
+    a, b = " ".join(map(str, numbers[:half])), " ".join(map(str, numbers[half:]))
+    return f"<spawn [1]>{PART}{a}</spawn><spawn [2]>{PART}{b}</spawn>\n<recv [1, 2]>"
