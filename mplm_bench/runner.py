@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, is_dataclass
@@ -19,11 +20,14 @@ from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.base import Executor, Outcome
 from mplm_bench.results.manifest import build_manifest
 from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
+from mplm_bench.results.sessions import differences, past_sessions, session_of
 from mplm_bench.results.store import RunStore, part_name
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
 from mplm_bench.tasks.base import Instance, Task
+
+log = logging.getLogger(__name__)
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
 WRAPPER_KEYS = (*RETRY_KEYS, "faults")  # -M keys for backends/retry.py and backends/faults.py
@@ -181,10 +185,17 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
+    session = session_of(manifest, manifest["started_at"])
     previous = store.read_manifest()
+    sessions = past_sessions(previous) if previous else []
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])
         manifest["resumed"] = previous.get("resumed", 0) + 1
+        if changed := differences(sessions[-1], session):
+            log.warning("warning: resuming %s, which an earlier session wrote with another setup (its samples "
+                        "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
+    manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends
+    n_before = len(store.done_parts())
     store.write_manifest(manifest)
     schema = None
 
@@ -205,6 +216,8 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
         manifest["status"] = status
         manifest["finished_at"] = datetime.now(UTC).isoformat()
         manifest["n_samples_on_disk"] = len(store.done_parts())
+        session |= {"finished_at": manifest["finished_at"], "status": status,
+                    "n_written": manifest["n_samples_on_disk"] - n_before}
         manifest["executor"] = executor.layout()  # final: actors lost, samples retried
         store.write_manifest(manifest)
     return json.loads(json.dumps(manifest, default=str))
