@@ -195,16 +195,17 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
             log.warning("warning: resuming %s, which an earlier session wrote with another setup (its samples "
                         "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
     manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends
-    n_before = len(store.done_parts())
     store.write_manifest(manifest)
     schema = None
+    written = 0
 
     def write(done: Outcome) -> None:
-        nonlocal schema
+        nonlocal schema, written
         if schema is None:
             schema = sample_schema(done.row)
         store.write_sample(part_name(done.instance_id, done.repeat), done.row, done.calls,
                            schema, CALL_SCHEMA)
+        written += 1
         if on_sample:
             on_sample(done.row)
 
@@ -216,8 +217,7 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
         manifest["status"] = status
         manifest["finished_at"] = datetime.now(UTC).isoformat()
         manifest["n_samples_on_disk"] = len(store.done_parts())
-        session |= {"finished_at": manifest["finished_at"], "status": status,
-                    "n_written": manifest["n_samples_on_disk"] - n_before}
+        session |= {"finished_at": manifest["finished_at"], "status": status, "n_written": written}
         manifest["executor"] = executor.layout()  # final: actors lost, samples retried
         store.write_manifest(manifest)
     return json.loads(json.dumps(manifest, default=str))

@@ -5,7 +5,8 @@ columns: the task options (`p`, `hard`, `vars`, ...), the strategy options (`str
 NAME is also a sampling parameter, e.g. PaCoRe's `-S temperature`), the sampling
 parameters (`temperature`, `top_p`, `max_tokens`, `sampling_seed`), the instance `seed` and
 `data`, plus `run_dir`. A setting never overwrites a column the run wrote itself (`size`,
-`scheduler`); where that column says something else, the setting becomes `NAME_setting`. The names of the setting columns are kept in `df.attrs["settings"]`.
+`scheduler`); where that column says something else, the setting becomes `NAME_setting`. The
+names of the setting columns are kept in `df.attrs["settings"]`.
 """
 
 from __future__ import annotations

@@ -339,6 +339,5 @@ def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
     return VLLMBackend(opts, policy)
 
 
-
 build_vllm.options_model = VLLMOptions  # type: ignore[attr-defined]  # validated before any I/O
 build_vllm.check_sampling = check_cpu_sampling  # type: ignore[attr-defined]  # checked in `plan`

@@ -189,23 +189,30 @@ def read_parts(paths: list[Path], **kwargs: Any) -> Any:
         return pd.read_parquet([str(p) for p in paths], schema=_unified(paths), **kwargs)
     except (OSError, pa.ArrowException):
         pass
-    good = []
+    good, schemas = [], []
     for p in paths:
         try:
-            pq.read_metadata(p)
+            schemas.append(pq.read_schema(p))  # reads the footer: a damaged one fails here
             good.append(p)
         except (OSError, pa.ArrowException) as e:
             log.warning("%s: unreadable Parquet part skipped (%s)", p, str(e).splitlines()[0][:200])
-    return pd.read_parquet([str(p) for p in good], schema=_unified(good), **kwargs)
+    return pd.read_parquet([str(p) for p in good], schema=_unify(schemas), **kwargs)
 
 
 def _unified(paths: list[Path]) -> pa.Schema | None:
+    try:
+        return _unify([pq.read_schema(p) for p in paths])
+    except (OSError, pa.ArrowException):
+        return None  # a damaged part: read_parts sorts them out
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema | None:
     """All parts' columns together. Left alone, pyarrow reads every part with the first part's
     schema and silently drops a column only later parts have (a task column some instances lack,
     or a column a newer harness added before the run was resumed). None: let pyarrow decide."""
     try:
-        return pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
-    except (OSError, pa.ArrowException):
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except pa.ArrowException:
         return None
 
 
