@@ -313,6 +313,40 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def view(
+    paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: PATH/view.html).", rich_help_panel=_FORMAT)] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the page on 127.0.0.1 instead (for a root still being written: reload shows new samples).", rich_help_panel=_FORMAT)] = False,
+    port: Annotated[int, typer.Option(help="--serve: the port (0: a free one).", rich_help_panel=_FORMAT)] = 0,
+) -> None:
+    """A self-contained HTML trace viewer: sample table, threads timeline, steps' text (opens offline)."""
+    if serve and out is not None:
+        _fail("--serve and --out: pick one (the server builds the page on every load)")
+    try:
+        if serve:
+            from mplm_bench.view.server import ViewServer
+
+            for p in paths:
+                if not p.is_dir():
+                    _fail(f"{p}: no such folder")
+            try:
+                server = ViewServer(paths, port)
+            except OSError as e:
+                _fail(f"--port {port}: {e.strerror or e}")
+            print(f"serving {', '.join(map(str, paths))} at {server.url} (Ctrl+C stops)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+            server.server_close()
+            return
+        from mplm_bench.view.build import build_file, default_out
+
+        built = build_file(paths, out or default_out(paths))
+    except _analysis_errors() as e:
+        _fail(str(e))
+    print(f"{built.path}: {built.n_samples} sample(s), {built.n_calls:,} calls, {built.size / 1e6:.2f} MB")
+
+
 _CAL = "Calibration"
 
 

@@ -1,0 +1,94 @@
+"""`mplm-bench view ROOT --serve`: the same page, served on 127.0.0.1 for a root still being
+written. Each load of `/` scans the root again (new runs, new samples); a sample's calls come from
+`/calls?run=DIR&instance=ID&repeat=R` when it is opened. A committed sample never changes, so its
+calls are cached; `run` must name one of the runs found, so no other path can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from mplm_bench.view.build import base_of
+from mplm_bench.view.data import build_index, run_name, runs_at, sample_calls, sample_payload
+from mplm_bench.view.page import render
+
+log = logging.getLogger(__name__)
+
+
+class ViewServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, paths: list[Path], port: int = 0) -> None:
+        self.paths = paths
+        self.base = base_of(paths)
+        self.cache: dict[tuple[str, str, int], bytes] = {}
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+    def page(self) -> bytes:
+        runs = runs_at(self.paths, allow_empty=True)
+        index, _ = build_index(runs, self.base, allow_empty=True)
+        index["mode"] = "serve"
+        index["where"] = ", ".join(str(p) for p in self.paths) + " (live)"
+        return render(index, []).encode("utf-8")
+
+    def calls(self, run: str, instance: str, repeat: int) -> bytes | None:
+        key = (run, instance, repeat)
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        runs = {run_name(r.dir, self.base): r for r in runs_at(self.paths, allow_empty=True)}
+        if run not in runs:
+            return None
+        calls = sample_calls(runs[run].dir, instance, repeat)
+        if calls.empty:
+            return None
+        body = json.dumps(sample_payload(calls), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        with self.lock:
+            self.cache[key] = body
+        return body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ViewServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        url = urlsplit(self.path)
+        try:
+            if url.path in ("/", "/index.html"):
+                return self._send(200, "text/html; charset=utf-8", self.server.page())
+            if url.path == "/calls":
+                q = parse_qs(url.query)
+                try:
+                    key = (q["run"][0], q["instance"][0], int(q["repeat"][0]))
+                except (KeyError, ValueError, IndexError):
+                    return self._send(400, "text/plain", b"calls?run=DIR&instance=ID&repeat=R")
+                body = self.server.calls(*key)
+                if body is None:
+                    return self._send(404, "text/plain", b"no such sample")
+                return self._send(200, "application/json; charset=utf-8", body)
+            return self._send(404, "text/plain", b"not found")
+        except Exception as e:  # one bad read must not stop the server; say why on the page
+            log.exception("view: %s failed", self.path)
+            return self._send(500, "text/plain; charset=utf-8", f"{type(e).__name__}: {e}".encode())
+
+    def _send(self, code: int, kind: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("view: " + format, *args)
