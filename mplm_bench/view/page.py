@@ -4,13 +4,15 @@ parses only when the sample is opened — gzip+base64 when that is smaller (Chro
 Safari decompress it natively with DecompressionStream).
 
 Everything embedded is JSON with `<` written as `\\u003c`, so no text a model wrote can close the
-script tag (`</script>`) or open a comment; the page puts text into the DOM as text only.
+script tag (`</script>`) or open a comment; the page puts text into the DOM as text only; and its
+Content-Security-Policy lets only its own script run (by hash): no inline handler, no fetch.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 from functools import cache
 from importlib.resources import files
@@ -44,7 +46,10 @@ def render(index: dict[str, Any], blobs: list[str]) -> str:
     """The page; `blobs`: the samples' tags from `blob_tag` (none when served)."""
     template = _asset("viewer.html")
     # the trusted assets go in first, the data last, so nothing in the data is taken for a marker
-    template = template.replace("/*__CSS__*/", _asset("viewer.css")).replace("/*__JS__*/", _asset("viewer.js"))
+    script = _asset("viewer.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    template = (template.replace("/*__SCRIPT_HASH__*/", f"sha256-{digest}")
+                .replace("/*__CSS__*/", _asset("viewer.css")).replace("/*__JS__*/", script))
     head, tail = template.split(MARK_DATA)
     data = f'<script type="application/json" id="index">{embed_json(index)}</script>\n'
     return "".join([head, data, *blobs, tail])

@@ -1,0 +1,95 @@
+"""`mplm-bench view` without a browser: what the page holds (calls, arrows, critical path) against
+the Parquet it came from, how it embeds model text, and the command's errors."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from view_data import HOSTILE, cli, make_hostile, scripted_run
+
+from mplm_bench.analysis.load import load_calls, load_samples
+from mplm_bench.view.data import sample_payload
+from mplm_bench.view.page import blob_tag, embed_json
+
+
+@pytest.fixture(scope="module")
+def mplm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("view")
+    return scripted_run(root, "-t", "sudoku", "-s", "mplm", "-T", "size=4", "-n", "2", "--log-prompts")
+
+
+def test_payload_matches_parquet(mplm_run: Path):
+    samples = load_samples([mplm_run])
+    for s in samples.itertuples():
+        calls = load_calls(mplm_run, s.instance_id, s.repeat, columns=None)
+        p = sample_payload(calls)
+        c = p["calls"]
+        assert len(c["call"]) == s.n_calls == len(calls)
+        assert p["threads"][0] == "0" and len(p["threads"]) == s.n_threads  # the master on top
+        assert sorted(c["response"]) == sorted(calls["response"])
+        assert all(c["prompt"]) and p["prompts"]  # --log-prompts kept them
+        # one arrow per thread consumed from: spawns (master -> worker step 0) and messages
+        consumed = sum(len([x for x in str(v or "").split(",") if x]) for v in calls["consumed_from"])
+        arrows = [p["arrows"][i:i + 3] for i in range(0, len(p["arrows"]), 3)]
+        assert len(arrows) == consumed
+        assert sum(k == 0 for _, _, k in arrows) == s.n_threads - 1
+        for a, b, _ in arrows:  # a sender's step ends before the step that reads it starts
+            assert c["ev"][a] <= c["sv"][b] + 1e-6
+        # the critical path: a chain back from the master's last step to time 0, each step
+        # starting the moment its predecessor ended, adding up to the sample's figure
+        path = p["critical"]
+        assert p["threads"][c["lane"][path[0]]] == "0" and c["cs"][path[-1]] == 0
+        for later, earlier in zip(path, path[1:], strict=False):
+            assert c["ce"][earlier] == pytest.approx(c["cs"][later])
+        assert sum(c["ct"][i] for i in path) == pytest.approx(s.critical_path_tokens)
+
+
+def test_embedded_json_cannot_close_its_tag():
+    payload = {"response": [HOSTILE]}
+    text = embed_json(payload)
+    assert "<" not in text and json.loads(text) == payload
+    tag = blob_tag(3, {"response": [HOSTILE] * 200})  # big enough to be compressed
+    body = re.fullmatch(r'<script type="application/json" id="calls-3" data-enc="gzip\+base64">(.*)</script>\n', tag).group(1)
+    assert json.loads(gzip.decompress(base64.b64decode(body))) == {"response": [HOSTILE] * 200}
+
+
+def test_view_writes_one_offline_page(mplm_run: Path, tmp_path: Path):
+    run = tmp_path / mplm_run.name
+    import shutil
+
+    shutil.copytree(mplm_run, run)
+    make_hostile(run, "sudoku-4-s0-00000")
+    r = cli("view", str(run))
+    assert r.returncode == 0, r.stderr
+    page = run / "view.html"
+    assert str(page) in r.stdout and "2 sample(s)" in r.stdout
+    html = page.read_text()
+    # every </script> closes one of the page's own tags: nothing a model wrote ended one
+    assert html.count("</script>") == html.count("<script") == 1 + 1 + 2  # index, code, 2 samples
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
+    # only the page's own script may run: the policy names its hash
+    script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in html and "script-src 'unsafe" not in html
+    out = tmp_path / "elsewhere" / "v.html"
+    assert cli("view", str(run.parent), "--out", str(out)).returncode == 0 and out.stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["/no/such/run"], "no such file or folder"),
+    (["--serve", "--out", "x.html", "."], "pick one"),
+])
+def test_view_bad_input_is_one_error_line(args: list[str], needle: str):
+    r = cli("view", *args)
+    assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_view_of_a_folder_without_runs(tmp_path: Path):
+    r = cli("view", str(tmp_path))
+    assert r.returncode == 2 and "no runs here" in r.stderr
