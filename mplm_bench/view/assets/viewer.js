@@ -406,12 +406,12 @@ function renderStep(i) {
   const prompt = c.prompt[i]
     ? h("details", {}, h("summary", {}, `prompt (${c.prompt[i].length.toLocaleString("en-US")} characters)`), h("pre", { class: "text", id: "step-prompt" }, c.prompt[i]))
     : h("p", { class: "hint" }, "prompt not kept (run with --log-prompts to keep it)");
-  const steps = p.lanes[c.lane[i]].map((j) => h("li", { class: j === i ? "cur" : "", value: c.step[j], onclick: () => selectCall(j, true) },
-    `${fmt(c.ct[j])} tok · ${c.status[j]}${c.finish[j] && c.finish[j] !== "stop" ? " (" + c.finish[j] + ")" : ""} · ${c.dir[j] || "—"}`));
+  const steps = p.lanes[c.lane[i]].map((j) => h("li", { class: j === i ? "cur" : "", onclick: () => selectCall(j, true) },
+    `step ${c.step[j]} · ${fmt(c.ct[j])} tok · ${c.status[j]}${c.finish[j] && c.finish[j] !== "stop" ? " (" + c.finish[j] + ")" : ""} · ${c.dir[j] || "—"}`));
   $("#step").replaceChildren(h("h3", {}, `thread ${thread} · step ${c.step[i]}`), table,
     h("h4", {}, "response"), h("pre", { class: "text", id: "step-response" }, c.response[i] || ""),
     h("h4", {}, "prompt"), prompt,
-    h("h4", {}, `thread ${thread}: ${p.lanes[c.lane[i]].length} step(s) in order`), h("ol", { class: "steps", start: 0 }, steps));
+    h("h4", {}, `thread ${thread}: ${p.lanes[c.lane[i]].length} step(s) in order`), h("ol", { class: "steps" }, steps));
   $("#step").scrollTop = 0;
 }
 
