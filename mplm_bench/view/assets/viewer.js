@@ -157,7 +157,7 @@ function prepare(p) {
 }
 
 async function openSample(k) {
-  STATE.k = k;
+  STATE.k = k; STATE.p = null; STATE.sel = null;  // nothing of the previous sample stays clickable
   for (const tr of document.querySelectorAll("#table tbody tr")) tr.classList.toggle("sel", Number(tr.dataset.k) === k);
   const s = SAMPLES[k];
   $("#sample").hidden = false;
