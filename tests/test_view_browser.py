@@ -153,3 +153,23 @@ def test_serve_shows_a_new_sample_on_reload(browser, tmp_path: Path, page):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_preempted_steps_are_marked(browser, tmp_path: Path):
+    """MPLM on a satisfiable formula stops at the first model and preempts the other branches:
+    those steps keep their status on the page."""
+    from selenium.webdriver.common.by import By
+
+    run = scripted_run(tmp_path, "-t", "sat", "-s", "mplm", "-n", "1")
+    calls = load_calls(run, columns=None)
+    cut = calls[calls.status == "preempted"].iloc[0]
+    out = tmp_path / "sat.html"
+    assert cli("view", str(run), "--out", str(out)).returncode == 0
+    browser.get(out.as_uri())
+    wait(browser, "return document.body.dataset.ready === '1'")
+    open_sample(browser, cut.instance_id)
+    assert browser.execute_script("return STATE.p.calls.status.filter((s) => s === 'preempted').length") == \
+        int((calls.status == "preempted").sum())
+    click_step(browser, cut.thread_id, int(cut.step))
+    assert browser.find_element(By.CSS_SELECTOR, "#step td[data-field=status]").text == "preempted"
+    assert step_text(browser) == cut.response

@@ -8,7 +8,9 @@ const SAMPLES = INDEX.samples;
 const STATE = { sort: { col: null, asc: false }, filters: {}, k: null, p: null, clock: "virtual",
   zoom: 1, sel: null, arrows: true, critical: true };
 const CACHE = new Map();
-const ROW = 16, BAR = 11, GUTTER = 96, AXIS = 24;
+const ROW = 16, BAR = 11, AXIS = 24;
+let GUTTER = 96;  // the lane names' width: fitted to the sample's longest thread id
+const LABEL_FONT = "11px ui-monospace, Menlo, Consolas, monospace";
 const COLOR = { ok: "#4477aa", preempted: "#ffffff", error: "#cc3311", length: "#ee7733" };
 
 function h(tag, attrs, ...kids) {
@@ -220,6 +222,11 @@ function layout() {
   const [, ends] = clockOf(p);
   let tmax = 0; for (let i = 0; i < p.n; i++) if (ends[i] > tmax) tmax = ends[i];
   p.tmax = tmax || 1;
+  const ctx = $("#canvas").getContext("2d");
+  ctx.font = LABEL_FONT;
+  let longest = 0;
+  for (const name of p.threads) longest = Math.max(longest, ctx.measureText(name).width);
+  GUTTER = Math.round(Math.min(220, Math.max(60, longest + 16)));
   const view = $("#timeline");
   const width = Math.max(100, view.clientWidth - GUTTER - 24);
   p.ppu = STATE.zoom * width / p.tmax;
@@ -283,12 +290,11 @@ function draw() {
   ctx.restore();
   // the lane names and the time axis stay in place while the lanes scroll under them
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, GUTTER, H); ctx.fillRect(0, 0, W, AXIS);
-  ctx.fillStyle = "#333"; ctx.font = "11px ui-monospace, monospace"; ctx.textBaseline = "middle";
+  ctx.fillStyle = "#333"; ctx.font = LABEL_FONT; ctx.textBaseline = "middle";
   for (let lane = l0; lane <= l1; lane++) {
     const y = Y(lane) + ROW / 2;
     if (y < AXIS) continue;
-    const name = p.threads[lane];
-    ctx.fillText(name.length > 12 ? name.slice(0, 11) + "…" : name, 6, y);
+    ctx.fillText(p.threads[lane], 6, y, GUTTER - 10);  // squeezed, never spilling into the lanes
   }
   ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
   ctx.beginPath(); ctx.moveTo(GUTTER, AXIS - 0.5); ctx.lineTo(W, AXIS - 0.5); ctx.moveTo(GUTTER - 0.5, 0); ctx.lineTo(GUTTER - 0.5, H); ctx.stroke();
