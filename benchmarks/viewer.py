@@ -74,7 +74,7 @@ def screenshot(drv, page: Path, shot: Path) -> None:
                 sc.clientWidth, sc.clientHeight];""")
     ActionChains(drv).move_to_element_with_offset(sc, int(x - w / 2), int(y - h / 2)).click().perform()
     WebDriverWait(drv, 30).until(lambda d: d.execute_script("return document.getElementById('step-response') !== null"))
-    drv.execute_script("document.getElementById('table-wrap').scrollLeft = 0")  # the click scrolled it
+    drv.execute_script("document.getElementById('table-wrap').scrollLeft = 0")  # the row click scrolled it
     shot.parent.mkdir(parents=True, exist_ok=True)
     drv.save_screenshot(str(shot))
 
