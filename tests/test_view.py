@@ -8,10 +8,15 @@ import gzip
 import hashlib
 import json
 import re
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
-from view_data import HOSTILE, cli, make_hostile, scripted_run
+from view_data import CLI, ENV, HOSTILE, cli, make_hostile, scripted_run
 
 from mplm_bench.analysis.load import load_calls, load_samples
 from mplm_bench.view.data import sample_payload
@@ -93,3 +98,31 @@ def test_view_bad_input_is_one_error_line(args: list[str], needle: str):
 def test_view_of_a_folder_without_runs(tmp_path: Path):
     r = cli("view", str(tmp_path))
     assert r.returncode == 2 and "no runs here" in r.stderr
+
+
+def test_view_help_imports_nothing_heavy():
+    code = ("import sys; from typer.testing import CliRunner; from mplm_bench.cli import app;"
+            "r = CliRunner().invoke(app, ['view', '--help']); assert r.exit_code == 0 and '--serve' in r.output, r.output;"
+            "heavy = [m for m in ('pandas', 'pyarrow', 'selenium') if m in sys.modules]; assert not heavy, heavy")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+
+
+def test_serve_command_prints_its_url_and_serves(mplm_run: Path):
+    proc = subprocess.Popen(CLI + ["view", str(mplm_run.parent), "--serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert '"mode":"serve"' in page and "sudoku-4-s0-00001" in page
+        q = urllib.parse.urlencode({"run": mplm_run.name, "instance": "sudoku-4-s0-00001", "repeat": 0})
+        calls = json.loads(urllib.request.urlopen(f"{url}calls?{q}", timeout=30).read())
+        assert calls["threads"][0] == "0" and len(calls["calls"]["call"]) > 1
+        for bad in ({"run": "..", "instance": "x", "repeat": 0}, {"run": "/etc", "instance": "passwd", "repeat": 0}):
+            with pytest.raises(urllib.error.HTTPError) as e:  # only the runs found can be read
+                urllib.request.urlopen(f"{url}calls?{urllib.parse.urlencode(bad)}", timeout=30)
+            assert e.value.code == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

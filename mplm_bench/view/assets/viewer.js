@@ -140,7 +140,9 @@ async function payloadOf(k) {
     if (!r.ok) throw new Error(`calls: HTTP ${r.status}`);
     p = await r.json();
   } else {
-    p = await decode(document.getElementById("calls-" + s._blob));
+    const tag = s._blob === undefined ? null : document.getElementById("calls-" + s._blob);
+    if (!tag) throw new Error("none on disk (its calls part is missing or damaged)");
+    p = await decode(tag);
   }
   prepare(p);
   CACHE.set(k, p);
