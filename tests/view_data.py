@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from mplm_bench.results.store import RunStore
-
 CLI = [sys.executable, "-m", "mplm_bench.cli"]
 ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 # what the page must never run: a script tag, an event handler, and a way out of the JSON's tag
@@ -38,22 +36,17 @@ def _prefix(args: tuple[str, ...]) -> str:
 
 
 def make_hostile(run: Path, instance_id: str, thread: str = "1", step: int = 0) -> None:
-    """Replace one step's response (and the sample's answer) with markup. The parts are found
-    through the store, and rewritten in place: the same columns, one value changed."""
-    scan = RunStore(run).scan()
-    for path in scan.calls:
+    """Replace one step's response (and the sample's answer) with markup, in every Parquet file
+    of the run that holds them (whatever the store's layout of parts): same columns, one value."""
+    for path in sorted(run.rglob("*.parquet")):
         table = pq.read_table(path)
-        rows = table.to_pylist()
-        hit = [r for r in rows if r["instance_id"] == instance_id and r["thread_id"] == thread and r["step"] == step]
-        for r in hit:
-            r["response"] = HOSTILE
-        if hit:
-            pq.write_table(table.from_pylist(rows, schema=table.schema), path)
-    for path in scan.samples:
-        table = pq.read_table(path)
-        rows = table.to_pylist()
-        if any(r["instance_id"] == instance_id for r in rows):
-            for r in rows:
-                if r["instance_id"] == instance_id:
-                    r["answer"] = HOSTILE_ANSWER
+        rows, changed = table.to_pylist(), False
+        for r in rows:
+            if r.get("instance_id") != instance_id:
+                continue
+            if "response" in r and r.get("thread_id") == thread and r.get("step") == step:
+                r["response"], changed = HOSTILE, True
+            if "answer" in r and "response" not in r:
+                r["answer"], changed = HOSTILE_ANSWER, True
+        if changed:
             pq.write_table(table.from_pylist(rows, schema=table.schema), path)
