@@ -437,7 +437,18 @@ function init() {
     if (got.call !== undefined) selectCall(got.call, false);
     else if (ev.clientX - sc.getBoundingClientRect().left < GUTTER) selectCall(STATE.p.lanes[got.lane][0], false);
   });
-  sc.addEventListener("mousemove", (ev) => { const got = hit(ev); sc.style.cursor = got && got.call !== undefined ? "pointer" : "default"; });
+  sc.addEventListener("mousemove", (ev) => {
+    const got = hit(ev), tip = $("#tip"), on = got && got.call !== undefined;
+    sc.style.cursor = on ? "pointer" : "default";
+    tip.hidden = !on;
+    if (!on) return;
+    const c = STATE.p.calls, i = got.call, r = $("#timeline").getBoundingClientRect();
+    tip.textContent = `thread ${STATE.p.threads[c.lane[i]]} · step ${c.step[i]} · ${fmt(c.ct[i])} tok · ${c.status[i]}` +
+      (c.finish[i] && c.finish[i] !== "stop" ? ` (${c.finish[i]})` : "") + (c.dir[i] ? ` · ${c.dir[i]}` : "");
+    tip.style.left = Math.min(ev.clientX - r.left + 12, r.width - tip.offsetWidth - 4) + "px";
+    tip.style.top = (ev.clientY - r.top + 14) + "px";
+  });
+  sc.addEventListener("mouseleave", () => { $("#tip").hidden = true; });
   sc.addEventListener("wheel", (ev) => { if (ev.ctrlKey) { ev.preventDefault(); zoomBy(ev.deltaY < 0 ? 1.25 : 0.8); } }, { passive: false });
   window.addEventListener("resize", () => { layout(); draw(); });
   const want = decodeURIComponent(location.hash.slice(1));
