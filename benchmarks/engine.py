@@ -65,7 +65,7 @@ async def measure(n: int, size: int, out: Path, with_plain: bool = True) -> dict
     # What a prefix cache can hold for a resumed step under this rendering: the thread's previous
     # prompt up to the end of its user text, in whole KV blocks. The previous response and the chat
     # suffix (`<|im_end|>` + generation prompt) sit in the cache after that suffix, which the new
-    # prompt does not have at that position, so they are never a prefix (PROTOCOLS §1).
+    # prompt does not have at that position, so they are never a prefix (docs/protocols.md §1).
     from mplm_bench.models.tokenizer import load_token_counter
 
     counter = load_token_counter(None)

@@ -1,4 +1,4 @@
-"""The tag grammar of PROTOCOLS.md §1: parsing, leniency, resume rendering."""
+"""The tag grammar of docs/protocols.md §1: parsing, leniency, resume rendering."""
 
 from hypothesis import given
 from hypothesis import strategies as st

@@ -1,4 +1,4 @@
-"""Virtual time: how long a step takes when no engine measures it (DESIGN.md, 'Time').
+"""Virtual time: how long a step takes when no engine measures it (docs/architecture.md §7).
 
 Two models, both pure:
 

@@ -1,6 +1,6 @@
 """The tag grammar of the MPLM-family protocols: parse responses, render resumed prompts.
 
-Grammar and resume rule follow PROTOCOLS.md §1 (the MPLM paper, arXiv 2607.01077, and the
+Grammar and resume rule follow docs/protocols.md §1 (the MPLM paper, arXiv 2607.01077, and the
 trace programs released with its checkpoints). Parsing is deliberately lenient about spaces,
 case and an id list echoed in a closing tag, because small models drift on exactly those.
 """
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 MASTER_ID = "0"
-SYSTEM_PROMPT = "You are a helpful assistant."  # PROTOCOLS §1: every step is one single-turn chat
+SYSTEM_PROMPT = "You are a helpful assistant."  # docs/protocols.md §1: every step is one single-turn chat
 
 # Ids are short tokens such as `12` or `0.1.0`; anything else in an id list is a protocol error.
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -160,7 +160,7 @@ def spawn_prompt(thread_id: str, body: str) -> tuple[str, str]:
 
 
 def resume_segments(kept_response: str, payloads: list[str]) -> tuple[str, ...]:
-    """What a thread's prompt grows by when its recv completes (PROTOCOLS §1, 'Resuming').
+    """What a thread's prompt grows by when its recv completes (docs/protocols.md §1, 'Resuming').
 
     next prompt = previous prompt + ⏎ + previous response + ⏎ + messages one per line + ⏎</recv>
     """

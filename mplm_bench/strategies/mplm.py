@@ -10,7 +10,7 @@ from mplm_bench.strategies.base import Strategy, StrategyOptions
 
 class MPLMOptions(StrategyOptions):
     """`-S query_rounds=N`: rounds of questions the master may send its readers before it answers,
-    in a harness-driven MPLM protocol (long-context QA, PROTOCOLS.md §4). Model-driven protocols
+    in a harness-driven MPLM protocol (long-context QA, docs/protocols.md §4). Model-driven protocols
     (Sudoku, 3-SAT) have no such phase and reject it."""
 
     query_rounds: int = Field(3, ge=0, le=64)

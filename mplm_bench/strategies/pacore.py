@@ -1,6 +1,6 @@
 """PaCoRe: rounds of parallel trajectories, each round reading the previous one's compacted answers.
 
-PROTOCOLS.md §5, after stepfun-ai/PaCoRe (arXiv 2601.05593; its reference `Exp` class): rounds =
+docs/protocols.md §5, after stepfun-ai/PaCoRe (arXiv 2601.05593; its reference `Exp` class): rounds =
 the preset's widths + a final round of 1. Round 1 sends the task's CoT prompt unchanged; each later
 round sends the synthesis template with the original prompt and the previous round's references.
 The answer is the single final response (no vote).
@@ -40,7 +40,7 @@ from mplm_bench.strategies.trajectories import (
 )
 from mplm_bench.tasks.base import Instance, Task
 
-# PROTOCOLS.md §5: widths before the final round of 1.
+# docs/protocols.md §5: widths before the final round of 1.
 PRESETS: dict[str, tuple[int, ...]] = {"low": (4,), "medium": (16,), "high": (32, 4)}
 SHUFFLE_SEED = 42  # stepfun-ai/PaCoRe `Exp.random_seed`
 THINK_END = "</think>"
@@ -84,7 +84,7 @@ class PaCoReOptions(EnsembleOptions):
 
 
 def compact(text: str) -> str:
-    """The text after the last `</think>`, or all of it when there is none (PROTOCOLS.md §5)."""
+    """The text after the last `</think>`, or all of it when there is none (docs/protocols.md §5)."""
     return text.rsplit(THINK_END, 1)[-1]
 
 

@@ -1,6 +1,6 @@
 """PaCoRe's synthesis prompt: the published template, its rendering, and a reader for policies.
 
-The template is an interface (PROTOCOLS.md §5): PaCoRe-8B was trained on exactly this text
+The template is an interface (docs/protocols.md §5): PaCoRe-8B was trained on exactly this text
 (stepfun-ai/PaCoRe, report Table 6; arXiv 2601.05593). It is reproduced byte for byte, as the
 reference code writes it: a Python string with a leading line continuation and a trailing newline,
 rendered by `jinja2.Template` with default settings (which drop that single trailing newline).

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mplm_bench.strategies.base import Strategy
     from mplm_bench.tasks.base import Instance, Task
 
-# PROTOCOLS.md §5 (and stepfun-ai/PaCoRe's defaults): trajectories are sampled at temperature 1.0.
+# docs/protocols.md §5 (and stepfun-ai/PaCoRe's defaults): trajectories are sampled at temperature 1.0.
 DEFAULT_TEMPERATURE = 1.0
 
 

@@ -1,12 +1,12 @@
 """Scripted reference policies: each reads only its thread's prompt text and writes the step.
 
-What a thread can know from its prompt (the runtime builds it, PROTOCOLS.md §1):
+What a thread can know from its prompt (the runtime builds it, docs/protocols.md §1):
 - its id: `Your id is: W.⏎` opens a spawned thread's prompt; the root (`0`) has no such line;
-- its parent: W without its last `.k` (children of W are W.0 / W.1, PROTOCOLS.md §3);
+- its parent: W without its last `.k` (children of W are W.0 / W.1, docs/protocols.md §3);
 - its formula: the first clauses after the id line (the root's prompt is the bare formula);
 - what it received: the lines of every `<recv…>⏎…⏎</recv>` block after its own first response.
 
-A spawned prompt is `Your id is: W.⏎⏎F⏎` here (the body between the spawn tags, PROTOCOLS.md §1),
+A spawned prompt is `Your id is: W.⏎⏎F⏎` here (the body between the spawn tags, docs/protocols.md §1),
 but `Your id is: W.⏎F` in the released trace programs; both read the same.
 """
 
@@ -64,7 +64,7 @@ def read_prompt(prompt: str) -> ThreadView:
 def tree_policy(any_order: bool) -> Policy:
     """One DPLL node per thread. Fork-join (`any_order=False`) joins on both children and then
     concludes; MPLM (`any_order=True`) concludes SAT on the first `{SAT.}`, and after an
-    `{UNSAT.}` alone writes `<recv>` again and decides on the second reply (PROTOCOLS.md §3)."""
+    `{UNSAT.}` alone writes `<recv>` again and decides on the second reply (docs/protocols.md §3)."""
 
     def policy(prompt: str) -> str:
         view = read_prompt(prompt)

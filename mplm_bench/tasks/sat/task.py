@@ -1,4 +1,4 @@
-"""The random 3-SAT task (PROTOCOLS.md §3): instances, prompts, scoring, reference policies."""
+"""The random 3-SAT task (docs/protocols.md §3): instances, prompts, scoring, reference policies."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class SATTask(Task):
                 for r in read_source(source, n)]
 
     def prompt(self, instance: Instance, protocol: Protocol) -> str:
-        """The bare formula, no instructions (PROTOCOLS.md §3), for every protocol; a formula
+        """The bare formula, no instructions (docs/protocols.md §3), for every protocol; a formula
         without clauses is `TRUE` for serial and empty otherwise, as in the trace programs."""
         self._check(protocol)
         empty = SERIAL_EMPTY if protocol == "serial" else ""
@@ -108,7 +108,7 @@ class SATTask(Task):
         return 8192
 
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
-        """MPLM SAT runs asynchronously so a stop's preemption saves time (PROTOCOLS.md §3)."""
+        """MPLM SAT runs asynchronously so a stop's preemption saves time (docs/protocols.md §3)."""
         return "async" if protocol == "mplm" else "sync"
 
     def _check(self, protocol: Protocol) -> None:

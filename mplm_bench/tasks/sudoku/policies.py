@@ -1,7 +1,7 @@
 """Scripted reference policies: serial CoT, fork-join and MPLM, each a `Callable[[str], str]`.
 
 Each reproduces, from the prompt text alone, the response the MPLM paper's trace programs wrote
-for that step (arXiv 2607.01077; strings per PROTOCOLS.md §2). A policy never sees the solution:
+for that step (arXiv 2607.01077; strings per docs/protocols.md §2). A policy never sees the solution:
 it reads the givens, the received `{ From W: V }` lines and its own earlier responses, and infers
 N with `infer_size` (exact for any puzzle with a unique solution).
 
@@ -29,7 +29,7 @@ from mplm_bench.tasks.sudoku.geometry import box_index, neighbor_ids_text
 from mplm_bench.tasks.sudoku.serial import serial_response
 from mplm_bench.tasks.sudoku.synthesis import synthesis_policy
 
-WORKER_PREFIX = "Your id is:"  # PROTOCOLS.md §1: a spawned thread's prompt starts `Your id is: W.`
+WORKER_PREFIX = "Your id is:"  # docs/protocols.md §1: a spawned thread's prompt starts `Your id is: W.`
 _WORKER_ID = re.compile(r"Your id is:\s*(\d+)")
 _IDS = re.compile(r"\[([\d\s,]*)\]")
 
@@ -87,7 +87,7 @@ def _values(mask: int, size: int) -> list[int]:
 
 
 def _resumed(prompt: str) -> bool:
-    # PROTOCOLS.md §1: a resumed prompt ends with `⏎</recv>`; rstrip copies nothing here.
+    # docs/protocols.md §1: a resumed prompt ends with `⏎</recv>`; rstrip copies nothing here.
     return prompt.rstrip().endswith("</recv>")
 
 
@@ -130,7 +130,7 @@ def _fj_spawn(board: Board) -> str:
     ids = ",".join(str(i + 1) for i in range(board.size**2) if i not in board.cells)
     if not ids:
         return final_answer(grid)
-    return f"<spawn [{ids}]>{grid_clue_map(grid)}</spawn>\n<recv [{ids}]>"  # PROTOCOLS.md §2
+    return f"<spawn [{ids}]>{grid_clue_map(grid)}</spawn>\n<recv [{ids}]>"  # docs/protocols.md §2
 
 
 def _fj_master_resumed(prompt: str) -> str:
@@ -167,7 +167,7 @@ def _fj_worker(prompt: str) -> str:
     cands = board.candidates(wid - 1)
     full = (1 << (size + 1)) - 2
     value = str(cands.bit_length() - 1) if cands and not cands & (cands - 1) else "None"
-    # PROTOCOLS.md §2, fork-join worker (one step); `, `-joined sets.
+    # docs/protocols.md §2, fork-join worker (one step); `, `-joined sets.
     return (
         f"My id is {wid} which corresponds to cell ({r},{c}).\n"
         f"The neighboring cells already have the following values: "
@@ -190,7 +190,7 @@ def _mplm_master(prompt: str) -> str:
     if not _resumed(prompt):
         board = _givens(prompt)
         ids = ",".join(map(str, range(1, board.size**2 + 1)))
-        # PROTOCOLS.md §2: spawn every cell once with the givens, then wait for all of them.
+        # docs/protocols.md §2: spawn every cell once with the givens, then wait for all of them.
         return f"<spawn [{ids}]>{grid_clue_map(board.grid())}</spawn>\n<recv [{ids}]>"
     recv = prompt.rfind("<recv")
     m = _IDS.search(prompt, recv)
@@ -207,7 +207,7 @@ def _mplm_master(prompt: str) -> str:
 
 
 def _mplm_send(wid: int, r: int, c: int, v: int, size: int) -> str:
-    # PROTOCOLS.md §2: `<send [0,NEIGHBORS]>{ From W: v }</send><stop>`, no space before <stop>
+    # docs/protocols.md §2: `<send [0,NEIGHBORS]>{ From W: v }</send><stop>`, no space before <stop>
     return f"<send [{neighbor_ids_text(r, c, size)}]>{{ From {wid}: {v} }}</send><stop>"
 
 
@@ -217,7 +217,7 @@ def _mplm_worker(prompt: str) -> str:
     size = board.size
     r, c = divmod(wid - 1, size)
     full = (1 << (size + 1)) - 2
-    if not _resumed(prompt):  # PROTOCOLS.md §2, MPLM worker first step
+    if not _resumed(prompt):  # docs/protocols.md §2, MPLM worker first step
         head = f"My id is {wid} which corresponds to cell ({r},{c}). "
         v = board.cells.get(wid - 1)
         if v is not None:
@@ -232,7 +232,7 @@ def _mplm_worker(prompt: str) -> str:
         if v != "None" and int(w) != wid:
             seen |= 1 << int(v)
     cands = full & ~seen
-    # PROTOCOLS.md §2, MPLM later step; "sent values" = domain minus remaining candidates.
+    # docs/protocols.md §2, MPLM later step; "sent values" = domain minus remaining candidates.
     text = (
         "The neighboring cells have sent the following values: "
         f"{spaced_set(_values(full & seen, size))}.\n"

@@ -130,7 +130,7 @@ class SudokuTask(Task):
         return corrupt_step(prompt, response, rng)
 
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
-        return "sync"  # PROTOCOLS.md §2: MPLM Sudoku runs in synchronous rounds
+        return "sync"  # docs/protocols.md §2: MPLM Sudoku runs in synchronous rounds
 
     def _check(self, protocol: Protocol) -> None:
         if protocol not in self.protocols:
