@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mplm_bench.runtime.protocol import MASTER_ID
+from mplm_bench.runtime.protocol import MASTER_ID, read_worker_id, received_blocks
 from mplm_bench.strategies.pacore_prompt import is_synthesis
 from mplm_bench.tasks.base import Policy
 from mplm_bench.tasks.sat.formula import Formula, parse_formula
 from mplm_bench.tasks.sat.synthesis import synthesis_policy
 from mplm_bench.tasks.sat.traces import TRY_UNITS, WAIT, conclusion, first_step, serial_trace
 
-_HEADER = re.compile(r"\s*Your id is:\s*(\S+?)\.[ \t]*\n")
-_RECV_BLOCK = re.compile(r"<\s*recv\b[^>]*>\n(.*?)\n?<\s*/\s*recv\s*>", re.S | re.I)
 _VERDICT = re.compile(r"^\W*(UNSAT|SAT)\b", re.I)
 
 
@@ -48,12 +46,12 @@ def parent_of(thread_id: str) -> str | None:
 
 
 def read_prompt(prompt: str) -> ThreadView:
-    m = _HEADER.match(prompt)
-    thread_id, rest = (m.group(1), prompt[m.end():]) if m else (MASTER_ID, prompt)
+    wid, start = read_worker_id(prompt)
+    thread_id, rest = (wid, prompt[start:]) if wid is not None else (MASTER_ID, prompt)
     cut = min((i for i in (rest.find(TRY_UNITS), rest.find("<")) if i >= 0), default=len(rest))
     formula, history = rest[:cut], rest[cut:]
     received = []
-    for block in _RECV_BLOCK.findall(history):
+    for block in received_blocks(history):
         for line in block.splitlines():
             if v := _VERDICT.match(line):
                 received.append(v.group(1).upper() == "SAT")

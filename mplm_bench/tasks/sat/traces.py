@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mplm_bench.runtime.protocol import render_recv
 from mplm_bench.tasks.sat.dpll import assign, branch_variable, propagate
 from mplm_bench.tasks.sat.formula import SERIAL_EMPTY, render_formula
 
@@ -17,7 +18,7 @@ from mplm_bench.tasks.sat.formula import SERIAL_EMPTY, render_formula
 TRY_UNITS = "Try unit propagation."  # first line of every thread's first step
 NO_UNITS = "No unit clauses."  # ... when propagation forced nothing
 CONCLUSION = "Conclusion for this subproblem: "  # + `SAT.` / `UNSAT.` (non-root aggregation)
-WAIT = "<recv>"  # MPLM: a first `{UNSAT.}` arrived alone; wait for the sibling
+WAIT = render_recv()  # MPLM: a first `{UNSAT.}` arrived alone; wait for the sibling
 SAT, UNSAT = "SAT.", "UNSAT."  # the only verdicts and message payloads (`{SAT.}` on the wire)
 
 
@@ -40,7 +41,7 @@ def report(sat: bool, parent: str | None) -> str:
 
 def recv_children(thread_id: str, any_order: bool) -> str:
     """FJ joins on both children, `<recv [W.0, W.1]>` (ids joined by `, `); MPLM takes any."""
-    return WAIT if any_order else f"<recv [{thread_id}.0, {thread_id}.1]>"
+    return WAIT if any_order else render_recv([f"{thread_id}.0", f"{thread_id}.1"], sep=", ")
 
 
 def first_step(clauses: Sequence[Sequence[int]], thread_id: str, parent: str | None,
