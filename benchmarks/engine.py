@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mplm_bench.backends.base import Request, Sampling
 from mplm_bench.config import RunConfig
 from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.runtime.backend import Request, Sampling
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 
 

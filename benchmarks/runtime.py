@@ -22,9 +22,9 @@ import asyncio
 import time
 from typing import Any
 
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import RunContext

@@ -10,12 +10,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mplm_bench import registry
-from mplm_bench.backends.base import BackendError
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
-from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
 from mplm_bench.executors.local import LocalExecutor
+from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.runner import build_backend, execute_with, plan
+from mplm_bench.runtime.backend import BackendError
 
 
 def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:

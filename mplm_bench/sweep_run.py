@@ -11,7 +11,6 @@ so it is shared only by cells that differ in nothing but the seed.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mplm_bench.backends.base import Backend, BackendError
 from mplm_bench.config import ConfigError
-from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
 from mplm_bench.executors.local import LocalExecutor
+from mplm_bench.executors.options import ExecutorOptions
+from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
 from mplm_bench.registry import UnknownName
-from mplm_bench.runner import Plan, build_backend, execute_with, plan
+from mplm_bench.runner import execute_with
+from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.sweep import SweepConfig, cell_label, expand
 from mplm_bench.tasks.base import TaskError
 
@@ -39,13 +40,6 @@ def plan_cells(sweep: SweepConfig, out: Path | None = None) -> list[Plan]:
         except (ConfigError, UnknownName, TaskError) as e:
             raise ConfigError(f"cell {cell_label(cfg)}: {e}") from None
     return plans
-
-
-def backend_key(p: Plan) -> str:
-    key: dict[str, Any] = {"backend": p.cfg.backend, "options": p.backend_options}
-    if p.cfg.backend == "scripted" or p.backend_options.get("replay"):
-        key["cell"] = p.cfg.identity() | {"seed": None}
-    return json.dumps(key, sort_keys=True, default=str)
 
 
 def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,

@@ -27,7 +27,7 @@ from mplm_bench.runtime.protocol import (
     render_spawn,
     render_stop,
 )
-from mplm_bench.strategies.pacore_prompt import is_synthesis, parse_synthesis
+from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError, TaskOptions
 
 PROMPT = "Add these numbers: "

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mplm_bench.backends.base import Completion, FinishReason, Request
+from mplm_bench.runtime.backend import Completion, FinishReason, Request
 
 ENGINE_HINT = "make setup (installs the cpu or gpu extra)"
 

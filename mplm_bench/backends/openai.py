@@ -33,7 +33,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
     ChatRenderer,
     EarlyAborts,
@@ -44,6 +43,7 @@ from mplm_bench.backends.engine_common import (
     with_replayed_text,
 )
 from mplm_bench.registry import backends
+from mplm_bench.runtime.backend import BackendError, Completion, Request
 from mplm_bench.tasks.base import Policy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # where `vllm serve` listens by default

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.backend import BackendError, Completion, Request
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 
 RESPONSE_CACHE = 32  # recent prompts whose responses are kept

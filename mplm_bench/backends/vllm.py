@@ -36,7 +36,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
     ENGINE_HINT,
     ChatRenderer,
@@ -61,6 +60,7 @@ from mplm_bench.backends.vllm_cpu import (
 )
 from mplm_bench.models.embedded import EMBEDDED_ALIASES, EMBEDDED_MODEL_NAME
 from mplm_bench.registry import backends
+from mplm_bench.runtime.backend import BackendError, Completion, Request
 from mplm_bench.tasks.base import Policy
 
 EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mplm_bench.backends.base import Backend, BackendError
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.export.options import ExportOptions, strategy_for
-from mplm_bench.runner import Plan, build_backend, plan
+from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
+from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.strategies.base import RunContext
-from mplm_bench.strategies.pacore_prompt import is_synthesis
 from mplm_bench.tasks.base import Instance
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mplm_bench.config import RunConfig
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
     from mplm_bench.strategies.base import SampleResult
     from mplm_bench.tasks.base import Instance
 

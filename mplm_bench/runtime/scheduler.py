@@ -14,8 +14,8 @@ import asyncio
 import time
 from typing import Literal
 
-from mplm_bench.backends.base import Backend, Completion
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.backend import Backend, Completion
 from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
 from mplm_bench.runtime.protocol import thread_sort_key
 from mplm_bench.runtime.world import Ticket, World

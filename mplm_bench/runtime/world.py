@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.dialect import Dialect
 from mplm_bench.runtime.protocol import (

@@ -28,8 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from mplm_bench.registry import strategies
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.synthesis import synthesis_segments
 from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
-from mplm_bench.strategies.pacore_prompt import synthesis_segments
 from mplm_bench.strategies.trajectories import (
     EnsembleOptions,
     Trajectory,

@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mplm_bench.backends.base import Completion, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
+from mplm_bench.runtime.backend import Completion, Sampling
 from mplm_bench.runtime.latency import LatencyModel
 from mplm_bench.runtime.protocol import MASTER_ID
 from mplm_bench.runtime.scheduler import Scheduler

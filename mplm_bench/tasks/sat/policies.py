@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from mplm_bench.runtime.protocol import MASTER_ID, read_worker_id, received_blocks
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 from mplm_bench.tasks.sat.formula import Formula, parse_formula
 from mplm_bench.tasks.sat.synthesis import synthesis_policy

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from mplm_bench.strategies.pacore_prompt import parse_synthesis
+from mplm_bench.runtime.synthesis import parse_synthesis
 from mplm_bench.tasks.sat.dpll import satisfies
 from mplm_bench.tasks.sat.formula import Formula, parse_formula, render_clause, variables
 from mplm_bench.tasks.sat.scoring import parse_answer

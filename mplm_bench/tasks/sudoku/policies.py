@@ -23,7 +23,7 @@ from mplm_bench.runtime.protocol import (
     render_spawn,
     render_stop,
 )
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.sudoku.formats import (
     CLUE_RE,
     FROM_RE,
