@@ -133,7 +133,7 @@ def print_catalogue() -> None:
 
 
 def _options_text(obj: Any) -> str:
-    opts = getattr(obj, "Options", None) or getattr(obj, "options_model", None)
+    opts = obj.options if isinstance(obj, registry.BackendSpec) else obj.Options
     if opts is None:
         return ""
     return " ".join(f"{k}={f.default!r}" for k, f in opts.model_fields.items())
@@ -142,6 +142,8 @@ def _options_text(obj: Any) -> str:
 def _doc(obj: Any) -> str:
     import inspect
 
+    if isinstance(obj, registry.BackendSpec):
+        obj = obj.factory
     mod = inspect.getmodule(obj)
     doc = (mod.__doc__ if mod else None) or obj.__doc__ or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -22,7 +22,7 @@ from mplm_bench.runtime.backend import Backend, BackendError, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
-from mplm_bench.tasks.base import Instance, Task
+from mplm_bench.tasks.base import Instance, Task, no_policy_message
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
 WRAPPER_KEYS = (*RETRY_KEYS, "faults")  # -M keys for backends/retry.py and backends/faults.py
@@ -84,17 +84,20 @@ def plan(cfg: RunConfig) -> Plan:
     caps = _options(Caps, cap_values, "cap")
     if cfg.model is not None:
         m.setdefault("model", cfg.model)
-    factory = registry.backends.get(cfg.backend)
+    spec = registry.backends.get(cfg.backend)
     call_options(m)  # -M keys every backend takes (timeouts, retries, injected faults)
     backend_options = None
-    if (model := getattr(factory, "options_model", None)) is not None:
+    if spec.options is not None:
         # bad -M keys fail here, before anything is written
-        backend_options = _options(model, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
-    if (check := getattr(factory, "check_sampling", None)) is not None:
+        backend_options = _options(spec.options, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
+    if spec.check_sampling is not None:
         try:  # sampling an engine cannot serve fails now, not once per sample after its start
-            check(sampling, backend_options)
+            spec.check_sampling(sampling, backend_options)
         except BackendError as e:
             raise ConfigError(str(e)) from None
+    if (cfg.backend == "scripted" or m.get("replay")) and task.policy(strategy.protocol) is None:
+        # the scripted backend and replay write with the reference policy; say so before anything
+        raise ConfigError(no_policy_message(task.name, strategy.protocol))
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:
@@ -142,10 +145,11 @@ def call_options(options: dict[str, Any]) -> tuple[RetryOptions, Any]:
 
 
 def build_backend(p: Plan) -> Backend:
-    factory = registry.backends.get(p.cfg.backend)
+    spec = registry.backends.get(p.cfg.backend)
     own = {k: v for k, v in p.backend_options.items() if k not in WRAPPER_KEYS}
-    # the reference policy carries the task's error model, for the noisy scripted backend
-    backend: Backend = factory(p.task.reference_policy(p.strategy.protocol), own)
+    # the reference policy carries the task's error model, for the noisy scripted backend; a task
+    # without one gets None, and only a backend that needs a policy (scripted, replay) says so
+    backend: Backend = spec(p.task.reference_policy_or_none(p.strategy.protocol), own)
     retry, faults = call_options(p.backend_options)
     if faults is not None:
         from mplm_bench.backends.faults import FaultyBackend

@@ -312,7 +312,7 @@ def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
                        "choose one with -M model")
 
 
-@backends.register("openai")
+@backends.register("openai", options=OpenAIOptions)  # validated before any I/O
 def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
     """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:
@@ -320,6 +320,3 @@ def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
     except ValidationError as e:
         raise BackendError(options_error("openai", OpenAIOptions, e)) from None
     return OpenAIBackend(opts, policy)
-
-
-build_openai.options_model = OpenAIOptions  # type: ignore[attr-defined]  # validated before any I/O

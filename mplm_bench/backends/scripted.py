@@ -167,12 +167,12 @@ class ScriptedBackend:
         return None
 
 
-@backends.register("scripted")
-def build_scripted(policy: Policy, options: dict[str, Any]) -> ScriptedBackend:
+@backends.register("scripted", options=ScriptedOptions)
+def build_scripted(policy: Policy | None, options: dict[str, Any]) -> ScriptedBackend:
+    if policy is None:  # the task has no reference policy for this protocol (tasks/base.py)
+        raise BackendError("the scripted backend needs the task's reference policy, and this task "
+                           "has none for the protocol: run it on a real model (-b vllm or -b openai)")
     try:
         return ScriptedBackend(policy, ScriptedOptions(**options))
     except ValueError as e:  # e.g. a tokenizer that is not available offline
         raise BackendError(str(e).splitlines()[0]) from None
-
-
-build_scripted.options_model = ScriptedOptions  # type: ignore[attr-defined]  # for `mplm-bench list`

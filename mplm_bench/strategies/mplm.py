@@ -1,6 +1,5 @@
 """Message passing: long-lived workers send to peers and receive from them."""
 
-from typing import ClassVar
 
 from pydantic import Field
 
@@ -16,9 +15,7 @@ class MPLMOptions(StrategyOptions):
     query_rounds: int = Field(3, ge=0, le=64)
 
 
-@strategies.register("mplm")
+@strategies.register("mplm", options=MPLMOptions, protocol="mplm",
+                     task_specific=frozenset({"query_rounds"}))
 class MPLMStrategy(Strategy):
-    name = "mplm"
-    protocol = "mplm"
-    Options = MPLMOptions
-    task_specific: ClassVar[frozenset[str]] = frozenset({"query_rounds"})
+    """Model-driven MPLM (tag grammar) or a task's harness-driven dialect."""

@@ -106,11 +106,8 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
     return texts, ids, drops
 
 
-@strategies.register("pacore")
+@strategies.register("pacore", options=PaCoReOptions, protocol="serial")
 class PaCoReStrategy(Strategy):
-    name = "pacore"
-    protocol = "serial"
-    Options = PaCoReOptions
     options: PaCoReOptions
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:

@@ -66,11 +66,8 @@ def size_of(tokens: int) -> int:
     return 1000 * 2 ** max(0, math.ceil(math.log2(max(tokens, 1) / 1000)))
 
 
-@tasks.register("longqa")
+@tasks.register("longqa", options=LongQAOptions, protocols=("serial", "fj", "mplm"))
 class LongQATask(Task):
-    name = "longqa"
-    protocols = ("serial", "fj", "mplm")
-    Options = LongQAOptions
     options: LongQAOptions
 
     @cached_property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -46,11 +46,8 @@ def make_instance(iid: str, clauses: Formula, label: str, n_vars: int, origin: s
     )
 
 
-@tasks.register("sat")
+@tasks.register("sat", options=SATOptions, protocols=("serial", "fj", "mplm"))
 class SATTask(Task):
-    name: ClassVar[str] = "sat"
-    protocols: ClassVar[tuple[Protocol, ...]] = ("serial", "fj", "mplm")
-    Options = SATOptions
     options: SATOptions
 
     def satisfiable_at(self, i: int) -> bool:

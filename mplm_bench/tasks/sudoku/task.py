@@ -42,11 +42,8 @@ class SudokuOptions(TaskOptions):
         return v
 
 
-@tasks.register("sudoku")
+@tasks.register("sudoku", options=SudokuOptions, protocols=("serial", "fj", "mplm"))
 class SudokuTask(Task):
-    name = "sudoku"
-    protocols = ("serial", "fj", "mplm")
-    Options = SudokuOptions
     options: SudokuOptions
 
     def _tag(self) -> str:
