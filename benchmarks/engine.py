@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
+from mplm_bench.api import arun
 from mplm_bench.config import RunConfig
-from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.plan import build_backend, plan
 from mplm_bench.runtime.backend import Request, Sampling
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 
@@ -44,10 +43,10 @@ async def measure(n: int, size: int, out: Path, with_plain: bool = True) -> dict
         await backend.generate(Request("warm", "0", (warm,), SYSTEM_PROMPT, Sampling(max_tokens=4)))
         await backend.reset_prefix_cache()
         t = time.perf_counter()
-        await execute(p, backend)
+        run = await arun(p, backend=backend)  # the Python API, on this (kept) backend
         harness_s = time.perf_counter() - t
-        calls = pd.read_parquet(p.store.dir / "calls")
-        samples = pd.read_parquet(p.store.dir / "samples")
+        calls = run.calls()
+        samples = run.samples()
         # the same token volume as one dependency-free batch; fresh ids, the policy rewrites the
         # same text so each request asks for the same number of tokens
         reqs = [Request(f"plain/{i}", r.thread_id, (r.prompt,), SYSTEM_PROMPT, Sampling())

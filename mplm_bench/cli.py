@@ -211,7 +211,7 @@ def sweep(
     """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
     try:
         from mplm_bench.executors import executor_options
-        from mplm_bench.sweep import load_sweep
+        from mplm_bench.sweep_config import load_sweep
         from mplm_bench.sweep_run import run_sweep
 
         where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,

@@ -10,16 +10,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mplm_bench import registry
+from mplm_bench.api import arun
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
-from mplm_bench.executors import open_ray_executor
-from mplm_bench.executors.base import Executor
-from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.executors.options import ExecutorOptions
-from mplm_bench.runner import build_backend, execute_with, plan
+from mplm_bench.plan import Plan, plan
 from mplm_bench.runtime.backend import BackendError
 
 
 def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
+    """`mplm-bench run`: the Python API's `arun` (which owns the backend's life) with a progress
+    bar and the summary table around it."""
     console = Console(stderr=True)
     p = plan(cfg)
     if not p.todo:
@@ -27,19 +27,8 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
                       f"{p.store.dir} are on disk")
         print_summary(p.store.dir)
         return 0
-    runner: Executor | None = None
-    if executor is not None and executor.kind == "ray":  # each actor builds its own backend
-        runner = open_ray_executor(executor)  # Ray missing or unreachable: one line, first
     skipped = len(p.instances) * cfg.repeats - len(p.todo)
-    console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
-                  + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
-    backend = None
-    if runner is None:
-        try:
-            backend = build_backend(p)
-        except BackendError as e:
-            raise ConfigError(str(e)) from None
-        runner = LocalExecutor(backend)
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
                         disable=quiet)
@@ -51,16 +40,17 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
         counts["correct"] += bool(row["correct"])
         progress.update(bar, advance=1, acc=f"acc {counts['correct'] / counts['done']:.0%}")
 
-    async def go() -> None:
-        try:
-            await execute_with(p, runner, on_sample)
-        finally:
-            await runner.aclose()
-            if backend is not None:
-                await backend.aclose()
+    def on_start(p: Plan) -> None:  # after Ray answers (a bad address is the only line), before the backend
+        console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
+                      + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
 
-    with progress:
-        asyncio.run(go())
+    try:  # the bar starts once the backend is up (an engine's start logs come before it)
+        asyncio.run(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),
+                         on_sample=on_sample))
+    except BackendError as e:  # a backend that cannot be built: the user's one line
+        raise ConfigError(str(e)) from None
+    finally:
+        progress.stop()
     print_summary(p.store.dir)
     return 0
 

@@ -19,27 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mplm_bench.api import arun, plan_cells  # noqa: F401  (plan_cells: its old home)
 from mplm_bench.config import ConfigError
 from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
-from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
-from mplm_bench.registry import UnknownName
-from mplm_bench.runner import execute_with
 from mplm_bench.runtime.backend import Backend, BackendError
-from mplm_bench.sweep import SweepConfig, cell_label, expand
-from mplm_bench.tasks.base import TaskError
-
-
-def plan_cells(sweep: SweepConfig, out: Path | None = None) -> list[Plan]:
-    plans = []
-    for cfg in expand(sweep, out):
-        try:
-            plans.append(plan(cfg))
-        except (ConfigError, UnknownName, TaskError) as e:
-            raise ConfigError(f"cell {cell_label(cfg)}: {e}") from None
-    return plans
+from mplm_bench.sweep_config import SweepConfig, cell_label
 
 
 def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
@@ -85,7 +72,7 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                 if not p.todo:
                     progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
                     continue
-                runner = remote or LocalExecutor(await _backend_for(p, backends, label))
+                backend = None if remote else await _backend_for(p, backends, label)
                 progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
                 counts = {"done": 0, "correct": 0}
 
@@ -97,7 +84,7 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                     progress.update(overall, advance=1)
 
                 t0 = time.perf_counter()
-                await execute_with(p, runner, on_sample)
+                await arun(p, backend=backend, executor=remote, on_sample=on_sample)
                 progress.console.print(f"[green]done[/] {label}: {counts['done']} samples, "
                                        f"acc {counts['correct'] / max(counts['done'], 1):.0%}, "
                                        f"{time.perf_counter() - t0:.1f} s → {p.store.dir.name}")
