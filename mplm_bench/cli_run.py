@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mplm_bench import registry
@@ -14,6 +13,7 @@ from mplm_bench.api import arun
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, plan
+from mplm_bench.progress import Accuracy, sample_progress
 from mplm_bench.runtime.backend import BackendError
 
 
@@ -29,16 +29,12 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
         return 0
     skipped = len(p.instances) * cfg.repeats - len(p.todo)
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
-                        disable=quiet)
-    bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), acc="")
-    counts = {"done": 0, "correct": 0}
+    progress = sample_progress(console, quiet)
+    bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), note="")
+    acc = Accuracy()
 
     def on_sample(row: dict[str, Any]) -> None:
-        counts["done"] += 1
-        counts["correct"] += bool(row["correct"])
-        progress.update(bar, advance=1, acc=f"acc {counts['correct'] / counts['done']:.0%}")
+        progress.update(bar, advance=1, note=acc.add(row))
 
     def on_start(p: Plan) -> None:  # after Ray answers (a bad address is the only line), before the backend
         console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mplm_bench.api import arun, plan_cells  # noqa: F401  (plan_cells: its old home)
@@ -25,6 +24,7 @@ from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
+from mplm_bench.progress import Accuracy, sample_progress
 from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.sweep_config import SweepConfig, cell_label
 
@@ -59,9 +59,7 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
 
 async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool,
                      remote: Executor | None = None) -> None:
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
-                        disable=quiet)
+    progress = sample_progress(console, quiet)
     overall = progress.add_task("[bold]sweep", total=todo, note="")
     current = progress.add_task("", total=1, note="", visible=False)
     backends: dict[str, Backend] = {}
@@ -74,19 +72,15 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                     continue
                 backend = None if remote else await _backend_for(p, backends, label)
                 progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
-                counts = {"done": 0, "correct": 0}
+                acc = Accuracy()
 
-                def on_sample(row: dict[str, Any], counts: dict[str, int] = counts) -> None:
-                    counts["done"] += 1
-                    counts["correct"] += bool(row["correct"])
-                    acc = f"acc {counts['correct'] / counts['done']:.0%}"
-                    progress.update(current, advance=1, note=acc)
+                def on_sample(row: dict[str, Any], acc: Accuracy = acc) -> None:
+                    progress.update(current, advance=1, note=acc.add(row))
                     progress.update(overall, advance=1)
 
                 t0 = time.perf_counter()
                 await arun(p, backend=backend, executor=remote, on_sample=on_sample)
-                progress.console.print(f"[green]done[/] {label}: {counts['done']} samples, "
-                                       f"acc {counts['correct'] / max(counts['done'], 1):.0%}, "
+                progress.console.print(f"[green]done[/] {label}: {acc.done} samples, {acc.note()}, "
                                        f"{time.perf_counter() - t0:.1f} s → {p.store.dir.name}")
     finally:
         if remote:

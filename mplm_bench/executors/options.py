@@ -26,17 +26,23 @@ class ExecutorOptions(BaseModel):
     ray_start_timeout_s: float = Field(600.0, gt=0)
 
 
-def executor_options(**values: object) -> ExecutorOptions:
-    """Validated options; a bad value or a Ray option without `--executor ray` is one ConfigError."""
+def executor_options(x_keys: frozenset[str] = frozenset(), **values: object) -> ExecutorOptions:
+    """Validated options; a bad value or a Ray option without `--executor ray` is one ConfigError.
+    `x_keys`: the keys given as `-X key=value`, named so in errors (the others by their flag)."""
+
+    def flag(key: str) -> str:
+        if key in x_keys:
+            return f"-X {key}"
+        name = "--" + key.replace("_", "-")
+        return {"--kind": "--executor", "--ray-start-timeout-s": "--ray-start-timeout"}.get(name, name)
+
     try:
         opts = ExecutorOptions(**values)
     except ValidationError as e:
         err = e.errors()[0]
-        flag = "--" + ".".join(str(x) for x in err["loc"]).replace("_", "-")
-        flag = {"--kind": "--executor", "--ray-start-timeout-s": "--ray-start-timeout"}.get(flag, flag)
-        raise ConfigError(f"{flag}: {err['msg']}") from None
+        raise ConfigError(f"{flag('.'.join(str(x) for x in err['loc']))}: {err['msg']}") from None
     if opts.kind == "local":
         given = [f for f in ("ray_address", "ray_actors", "ray_gpus_per_actor") if getattr(opts, f) is not None]
         if given:
-            raise ConfigError(f"--{given[0].replace('_', '-')} needs --executor ray")
+            raise ConfigError(f"{flag(given[0])} needs --executor ray")
     return opts
