@@ -97,3 +97,12 @@ def test_import_is_light_and_sweep_stays_the_function():
             "from mplm_bench.sweep import load_sweep; assert callable(again) and load_sweep")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_run_the_cli_wrote_reads_as_a_run_result(scripted_run):
+    r = RunResult.read(scripted_run)
+    assert r.run_id == scripted_run.name and r.manifest.status == "complete"
+    assert len(r.samples()) == 3 and r.samples()["correct"].all()
+    again = mplm_bench.run("sudoku", "mplm", backend="scripted", task_options={"size": 4}, n=3,
+                           out=scripted_run.parent)
+    assert again.dir == scripted_run and again.written == 0  # the CLI and the API share the run id

@@ -9,12 +9,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 from pydantic import BaseModel
 
 from mplm_bench import registry
@@ -59,8 +59,7 @@ NOT_A_TASK = 3
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mplm_bench.cli", *args], capture_output=True,
-                          text=True, env=ENV, cwd=cwd, timeout=300)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_typed_registration_gives_name_options_and_protocols_once():
