@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -112,7 +112,7 @@ class ClassRegistry(Registry[C]):
             obj.Options = options
         for key, value in attrs.items():
             setattr(obj, key, value)
-        return obj  # type: ignore[return-value]  # C is the class itself
+        return cast(C, obj)  # the class itself
 
 
 BackendFactory = Callable[[Any, dict[str, Any]], "Backend"]
@@ -191,7 +191,7 @@ def load_task_file(ref: str) -> type[Task]:
     if not (isinstance(obj, type) and issubclass(obj, Task)):
         raise UnknownName(f"task {ref!r}: {attr} is not a subclass of mplm_bench.tasks.base.Task")
     if "name" not in vars(obj):
-        obj.name = attr  # type: ignore[misc]  # a file task unregistered: its class name
+        obj.name = attr  # a file task not registered: its class name
     return obj
 
 
