@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from mplm_bench.backends.base import Request, Sampling
+from mplm_bench.api import arun
 from mplm_bench.config import RunConfig
-from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.plan import build_backend, plan
+from mplm_bench.runtime.backend import Request, Sampling
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 
 
@@ -44,10 +43,10 @@ async def measure(n: int, size: int, out: Path, with_plain: bool = True) -> dict
         await backend.generate(Request("warm", "0", (warm,), SYSTEM_PROMPT, Sampling(max_tokens=4)))
         await backend.reset_prefix_cache()
         t = time.perf_counter()
-        await execute(p, backend)
+        run = await arun(p, backend=backend)  # the Python API, on this (kept) backend
         harness_s = time.perf_counter() - t
-        calls = pd.read_parquet(p.store.dir / "calls")
-        samples = pd.read_parquet(p.store.dir / "samples")
+        calls = run.calls()
+        samples = run.samples()
         # the same token volume as one dependency-free batch; fresh ids, the policy rewrites the
         # same text so each request asks for the same number of tokens
         reqs = [Request(f"plain/{i}", r.thread_id, (r.prompt,), SYSTEM_PROMPT, Sampling())
@@ -65,7 +64,7 @@ async def measure(n: int, size: int, out: Path, with_plain: bool = True) -> dict
     # What a prefix cache can hold for a resumed step under this rendering: the thread's previous
     # prompt up to the end of its user text, in whole KV blocks. The previous response and the chat
     # suffix (`<|im_end|>` + generation prompt) sit in the cache after that suffix, which the new
-    # prompt does not have at that position, so they are never a prefix (PROTOCOLS §1).
+    # prompt does not have at that position, so they are never a prefix (docs/protocols.md §1).
     from mplm_bench.models.tokenizer import load_token_counter
 
     counter = load_token_counter(None)

@@ -31,11 +31,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from mplm_bench.api import arun
 from mplm_bench.backends.vllm import VLLMBackend, VLLMOptions
 from mplm_bench.config import RunConfig
 from mplm_bench.latency.calibrate import QUICK, CalibrationPlan, ScriptedReplies, calibrate
 from mplm_bench.latency.profile import LatencyProfile, save
-from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.plan import plan
 
 PROTOCOLS = ("cot", "fj", "mplm")
 # enough points for a fit on a 2-core CPU in about two minutes (Sudoku 4x4 prompts are ~100-600 tokens)
@@ -69,8 +70,8 @@ async def replay(size: int, n: int, quick: bool, out: Path) -> dict:
         for s in PROTOCOLS:
             p = plan(cfg(s, size, n, out, "vllm", {"replay": "scripted", **ENGINE}))
             replies.fallback = p.task.reference_policy(p.strategy.protocol)
-            await execute(p, backend)
-            results[s] = (pd.read_parquet(p.store.dir / "samples"), pd.read_parquet(p.store.dir / "calls"))
+            run = await arun(p, backend=backend)  # the Python API, on the calibrated engine (kept)
+            results[s] = (run.samples(), run.calls())
     finally:
         await backend.aclose()
     return {"profile": profile, "calibration_s": calibration_s, "replay": results}
@@ -79,9 +80,8 @@ async def replay(size: int, n: int, quick: bool, out: Path) -> dict:
 async def simulate(profile_path: Path, size: int, n: int, out: Path) -> dict[str, pd.DataFrame]:
     sims = {}
     for s in PROTOCOLS:
-        p = plan(cfg(s, size, n, out, "scripted", {"latency_profile": str(profile_path)}))
-        await execute(p, build_backend(p))
-        sims[s] = pd.read_parquet(p.store.dir / "samples")
+        run = await arun(cfg(s, size, n, out, "scripted", {"latency_profile": str(profile_path)}))
+        sims[s] = run.samples()
     return sims
 
 

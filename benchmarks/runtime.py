@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
-from mplm_bench.registry import strategies, tasks
+from mplm_bench.config import RunConfig
+from mplm_bench.plan import plan
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import RunContext
@@ -68,11 +71,13 @@ class Table:
 
 
 def measure(size: int, strategy_name: str, n: int) -> dict:
-    task_cls = tasks.get("sudoku")
-    task = task_cls(task_cls.Options(size=size))
-    strategy = strategies.get(strategy_name)()
+    # the task, strategy and instances exactly as `mplm_bench.run` plans them (nothing is written:
+    # this measures below the API on purpose, the runtime's own work without Parquet or manifest)
+    with tempfile.TemporaryDirectory() as out:
+        p = plan(RunConfig(task="sudoku", strategy=strategy_name, backend="scripted",
+                           task_options={"size": size}, n=n, out=Path(out)))
+    task, strategy, instances = p.task, p.strategy, p.instances
     policy = task.policy(strategy.protocol)
-    instances = task.generate(n, seed=0)
     sampling, caps, latency = Sampling(max_tokens=1_000_000), Caps(), LatencyModel()
     scripted = ScriptedBackend(policy)
     total = runtime = policy_s = 0.0

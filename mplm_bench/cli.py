@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -16,6 +18,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+if TYPE_CHECKING:
+    from mplm_bench.executors.options import ExecutorOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 model_app = typer.Typer(help="Manage the embedded default model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
@@ -24,14 +31,75 @@ _ENGINE = "Backend and model"
 _OUT = "Output"
 _SCALE = "Scale out"
 
-# `run` and `sweep` take the same executor options (mplm_bench/executors/)
+_FMT_HELP = "rich (a terminal table), csv, markdown or json."
+
+# Options several commands take, declared once (the Inspect-style -T / -S / -M / -X key=value)
+TaskOpt = Annotated[list[str] | None, typer.Option("-T", help="Task option key=value, e.g. -T size=9.", rich_help_panel=_WHAT)]
+StrategyOpt = Annotated[list[str] | None, typer.Option("-S", help="Strategy option or cap key=value, e.g. -S scheduler=async.", rich_help_panel=_WHAT)]
+ModelOpt = Annotated[list[str] | None, typer.Option("-M", help="Backend/engine/sampling option key=value, e.g. -M temperature=0.6.", rich_help_panel=_ENGINE)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel="Output")]
+
+# `run` and `sweep` take the same executor options (mplm_bench/executors/options.py): `-X key=value`;
+# the one-flag-per-setting forms below are the older spelling, kept working
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray actors, each with its own backend).", rich_help_panel=_SCALE)]
-RayAddressOpt = Annotated[str | None, typer.Option(help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray); `auto`: the one `ray start` runs here.", rich_help_panel=_SCALE)]
-RayActorsOpt = Annotated[int | None, typer.Option(help="Actors (default: cluster GPUs / GPUs per actor; vllm on CPU: one per node; else CPUs).", rich_help_panel=_SCALE)]
-RayCpusOpt = Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.", rich_help_panel=_SCALE)]
-RayGpusOpt = Annotated[float | None, typer.Option(help="GPUs per actor (default: vllm's tensor_parallel_size × data_parallel_size on a GPU cluster, else 0).", rich_help_panel=_SCALE)]
-MaxRetriesOpt = Annotated[int, typer.Option(help="Re-runs of a sample whose actor died (then: engine_error), and replacements per actor.", rich_help_panel=_SCALE)]
-RayStartOpt = Annotated[float, typer.Option(help="Seconds an actor may wait for Ray to place and start it (resources held elsewhere) before it counts as dead.", rich_help_panel=_SCALE)]
+ExecutorXOpt = Annotated[list[str] | None, typer.Option("-X", help="Executor option key=value: ray_address, ray_actors, ray_cpus_per_actor, ray_gpus_per_actor, max_retries, ray_start_timeout_s (e.g. -X ray_actors=2).", rich_help_panel=_SCALE)]
+RayAddressOpt = Annotated[str | None, typer.Option(help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray); `auto`: the one `ray start` runs here. Deprecated spelling of -X ray_address=.", rich_help_panel=_SCALE)]
+RayActorsOpt = Annotated[int | None, typer.Option(help="Actors (default: cluster GPUs / GPUs per actor; vllm on CPU: one per node; else CPUs). Deprecated spelling of -X ray_actors=.", rich_help_panel=_SCALE)]
+RayCpusOpt = Annotated[float | None, typer.Option(help="CPUs Ray reserves for each actor (default 1). Deprecated spelling of -X ray_cpus_per_actor=.", rich_help_panel=_SCALE)]
+RayGpusOpt = Annotated[float | None, typer.Option(help="GPUs per actor (default: vllm's tensor_parallel_size × data_parallel_size on a GPU cluster, else 0). Deprecated spelling of -X ray_gpus_per_actor=.", rich_help_panel=_SCALE)]
+MaxRetriesOpt = Annotated[int | None, typer.Option(help="Re-runs of a sample whose actor died (then: engine_error), and replacements per actor (default 2). Deprecated spelling of -X max_retries=.", rich_help_panel=_SCALE)]
+RayStartOpt = Annotated[float | None, typer.Option(help="Seconds an actor may wait for Ray to place and start it (resources held elsewhere) before it counts as dead (default 600). Deprecated spelling of -X ray_start_timeout_s=.", rich_help_panel=_SCALE)]
+
+
+def _executor(kind: str, x: list[str] | None, **flags: object) -> ExecutorOptions:
+    """ExecutorOptions from `--executor`, `-X key=value` and the older per-setting flags."""
+    from mplm_bench.config import ConfigError, parse_kv
+    from mplm_bench.executors.options import executor_options
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    xs = parse_kv(x, "-X")
+    if "kind" in xs:
+        raise ConfigError("-X kind: choose the executor with --executor")
+    for key in sorted(set(xs) & set(given)):
+        raise ConfigError(f"-X {key} and its flag both given: give it once")
+    return executor_options(x_keys=frozenset(xs), kind=kind, **given, **xs)
+
+
+def handles_errors(interrupted: str | None = None) -> Callable[[F], F]:
+    """One place for what every command does with bad input: a ConfigError, an unknown name or a
+    TaskError is one `error:` line and exit code 2; Ctrl-C is `interrupted` and exit code 130
+    (when given); a returned int is the exit code."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                code = fn(*args, **kwargs)
+            except _user_errors() as e:
+                _fail(str(e))
+            except KeyboardInterrupt:
+                if interrupted is None:
+                    raise
+                _fail(interrupted, 130)
+            if isinstance(code, int):
+                raise typer.Exit(code)
+            return code
+
+        return cast(F, wrapper)  # the same signature: typer reads fn's through __wrapped__
+
+    return deco
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mplm_bench.config import ConfigError
+    from mplm_bench.registry import UnknownName
+    from mplm_bench.tasks.base import TaskError
+
+    return (ConfigError, UnknownName, TaskError)
+
+
+_RESUME = "interrupted: finished samples are on disk; run the same command again to resume"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -44,68 +112,60 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @app.command()
+@handles_errors(interrupted=_RESUME)
 def run(
-    task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
+    task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`), or a file's task: path/to/file.py:MyTask.", rich_help_panel=_WHAT)],
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="cot, fj, mplm, ...", rich_help_panel=_WHAT)],
-    task_opt: Annotated[list[str] | None, typer.Option("-T", help="Task option key=value, e.g. -T size=9.", rich_help_panel=_WHAT)] = None,
-    strategy_opt: Annotated[list[str] | None, typer.Option("-S", help="Strategy option or cap key=value.", rich_help_panel=_WHAT)] = None,
+    task_opt: TaskOpt = None,
+    strategy_opt: StrategyOpt = None,
     n: Annotated[int, typer.Option("-n", help="Instances (generated from --seed, or the first n of --data).", rich_help_panel=_WHAT)] = 10,
     seed: Annotated[int, typer.Option(help="Seed for generated instances.", rich_help_panel=_WHAT)] = 0,
     data: Annotated[str | None, typer.Option(help="Local JSONL/Parquet file or Hugging Face dataset id.", rich_help_panel=_WHAT)] = None,
     repeats: Annotated[int, typer.Option(help="Samples per instance.", rich_help_panel=_WHAT)] = 1,
     backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default), openai, scripted.", rich_help_panel=_ENGINE)] = "vllm",
     model: Annotated[str | None, typer.Option(help="Local HF folder or hub id; default: embedded SmolLM2-135M-Instruct.", rich_help_panel=_ENGINE)] = None,
-    model_opt: Annotated[list[str] | None, typer.Option("-M", help="Backend/engine/sampling option key=value, e.g. -M temperature=0.6.", rich_help_panel=_ENGINE)] = None,
+    model_opt: ModelOpt = None,
     concurrency: Annotated[int, typer.Option(help="Samples in flight at once (with --executor ray: per actor).", rich_help_panel=_ENGINE)] = 64,
     out: Annotated[Path, typer.Option(help="Output root; the run goes in OUT/<run id>/.", rich_help_panel=_OUT)] = Path("results"),
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Also store every full prompt.", rich_help_panel=_OUT)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
+    quiet: QuietOpt = False,
     executor: ExecutorOpt = "local",
+    executor_opt: ExecutorXOpt = None,
     ray_address: RayAddressOpt = None,
     ray_actors: RayActorsOpt = None,
-    ray_cpus_per_actor: RayCpusOpt = 1.0,
+    ray_cpus_per_actor: RayCpusOpt = None,
     ray_gpus_per_actor: RayGpusOpt = None,
-    max_retries: MaxRetriesOpt = 2,
-    ray_start_timeout: RayStartOpt = 600.0,
-) -> None:
+    max_retries: MaxRetriesOpt = None,
+    ray_start_timeout: RayStartOpt = None,
+) -> int:
     """Run a strategy on a task and write Parquet results (resumes what is already on disk)."""
-    from mplm_bench.config import ConfigError, RunConfig, parse_kv
-    from mplm_bench.registry import UnknownName
-    from mplm_bench.tasks.base import TaskError
+    from mplm_bench.cli_run import run_and_report
+    from mplm_bench.config import RunConfig, parse_kv
 
-    try:
-        cfg = RunConfig(
-            task=task, strategy=strategy, task_options=parse_kv(task_opt, "-T"),
-            strategy_options=parse_kv(strategy_opt, "-S"), backend=backend,
-            backend_options=parse_kv(model_opt, "-M"), model=model, seed=seed, data=data,
-            repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
-        )
-        from mplm_bench.cli_run import run_and_report
-        from mplm_bench.executors import executor_options
-
-        where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
-                                 ray_cpus_per_actor=ray_cpus_per_actor,
-                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
-                                 ray_start_timeout_s=ray_start_timeout)
-        code = run_and_report(cfg, quiet=quiet, executor=where)
-    except (ConfigError, UnknownName, TaskError) as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: finished samples are on disk; run the same command again to resume", 130)
-    raise typer.Exit(code)
+    cfg = RunConfig(
+        task=task, strategy=strategy, task_options=parse_kv(task_opt, "-T"),
+        strategy_options=parse_kv(strategy_opt, "-S"), backend=backend,
+        backend_options=parse_kv(model_opt, "-M"), model=model, seed=seed, data=data,
+        repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
+    )
+    where = _executor(executor, executor_opt, ray_address=ray_address, ray_actors=ray_actors,
+                      ray_cpus_per_actor=ray_cpus_per_actor, ray_gpus_per_actor=ray_gpus_per_actor,
+                      max_retries=max_retries, ray_start_timeout_s=ray_start_timeout)
+    return run_and_report(cfg, quiet=quiet, executor=where)
 
 
 _ROWS = "Which rows"
 
 
 @app.command("export-sft")
+@handles_errors(interrupted="interrupted: nothing was written")
 def export_sft(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
     out: Annotated[Path, typer.Option(help="Folder for train/validation files and README.md (the dataset card).", rich_help_panel=_OUT)],
     protocol: Annotated[list[str], typer.Option("--protocol", "-p", help="serial, fj, mplm or pacore (PaCoRe synthesis steps); repeat to mix.", rich_help_panel=_WHAT)],
-    task_opt: Annotated[list[str] | None, typer.Option("-T", help="Task option key=value, e.g. -T size=9.", rich_help_panel=_WHAT)] = None,
-    strategy_opt: Annotated[list[str] | None, typer.Option("-S", help="Strategy option or cap key=value, e.g. -S preset=medium.", rich_help_panel=_WHAT)] = None,
-    model_opt: Annotated[list[str] | None, typer.Option("-M", help="Scripted backend option key=value, e.g. -M tokenizer=PATH.", rich_help_panel=_WHAT)] = None,
+    task_opt: TaskOpt = None,
+    strategy_opt: StrategyOpt = None,
+    model_opt: ModelOpt = None,
     n: Annotated[int, typer.Option("-n", help="Instances (generated from --seed, or the first n of --data).", rich_help_panel=_WHAT)] = 100,
     seed: Annotated[int, typer.Option(help="Seed for instances, the split and the row sampling.", rich_help_panel=_WHAT)] = 0,
     data: Annotated[str | None, typer.Option(help="Local JSONL/Parquet file or Hugging Face dataset id.", rich_help_panel=_WHAT)] = None,
@@ -118,31 +178,23 @@ def export_sft(
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, or jsonl for JSONL beside the Parquet files.", rich_help_panel=_OUT)] = "parquet",
     layout: Annotated[str, typer.Option(help="messages, or prompt-completion (TRL then trains on the response only).", rich_help_panel=_OUT)] = "messages",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.", rich_help_panel=_OUT)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
-) -> None:
+    quiet: QuietOpt = False,
+) -> int:
     """Write SFT training data: every step of scripted reference samples as the exact chat `run` sends."""
-    from mplm_bench.config import ConfigError, parse_kv
-    from mplm_bench.registry import UnknownName
-    from mplm_bench.tasks.base import TaskError
+    from mplm_bench.config import parse_kv
 
     if fmt not in ("parquet", "jsonl"):
         _fail(f"--format {fmt!r}: parquet or jsonl")
-    try:
-        from mplm_bench.export.command import run_export
+    from mplm_bench.export.command import run_export
 
-        code = run_export(
-            quiet=quiet, task=task, protocols=protocol, task_options=parse_kv(task_opt, "-T"),
-            strategy_options=parse_kv(strategy_opt, "-S"), backend_options=parse_kv(model_opt, "-M"),
-            n=n, seed=seed, data=data, out=out, jsonl=fmt == "jsonl", layout=layout,
-            upsample_master=upsample_master, worker_fraction=worker_fraction,
-            drop_workers=drop_workers, dedupe=dedupe, val_fraction=val_fraction,
-            allow_noise=allow_noise, overwrite=overwrite,
-        )
-    except (ConfigError, UnknownName, TaskError) as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: nothing was written", 130)
-    raise typer.Exit(code)
+    return run_export(
+        quiet=quiet, task=task, protocols=protocol, task_options=parse_kv(task_opt, "-T"),
+        strategy_options=parse_kv(strategy_opt, "-S"), backend_options=parse_kv(model_opt, "-M"),
+        n=n, seed=seed, data=data, out=out, jsonl=fmt == "jsonl", layout=layout,
+        upsample_master=upsample_master, worker_fraction=worker_fraction,
+        drop_workers=drop_workers, dedupe=dedupe, val_fraction=val_fraction,
+        allow_noise=allow_noise, overwrite=overwrite,
+    )
 
 
 @app.command("list")
@@ -170,15 +222,7 @@ def model_prepare(
 _SWEEP = "Sweep"
 _SELECT = "Which samples"
 _FORMAT = "Output"
-_FMT_HELP = "rich (a terminal table), csv, markdown or json."
-
-
-def _analysis_errors() -> tuple[type[BaseException], ...]:
-    from mplm_bench.config import ConfigError
-    from mplm_bench.registry import UnknownName
-    from mplm_bench.tasks.base import TaskError
-
-    return (ConfigError, UnknownName, TaskError)
+_analysis_errors = _user_errors  # the older name
 
 
 def _where(pairs: list[str] | None) -> dict:
@@ -195,57 +239,50 @@ def _check_format(fmt: str) -> None:
 
 
 @app.command()
+@handles_errors(interrupted=_RESUME)
 def sweep(
-    config: Annotated[Path, typer.Argument(help="Sweep YAML (see configs/ and `mplm_bench/sweep.py`).", show_default=False)],
+    config: Annotated[Path, typer.Argument(help="Sweep YAML (see configs/ and `mplm_bench/sweep_config.py`).", show_default=False)],
     out: Annotated[Path | None, typer.Option(help="Output root instead of the config's `out`.", rich_help_panel=_SWEEP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and what is on disk; run nothing.", rich_help_panel=_SWEEP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_SWEEP)] = False,
     executor: ExecutorOpt = "local",
+    executor_opt: ExecutorXOpt = None,
     ray_address: RayAddressOpt = None,
     ray_actors: RayActorsOpt = None,
-    ray_cpus_per_actor: RayCpusOpt = 1.0,
+    ray_cpus_per_actor: RayCpusOpt = None,
     ray_gpus_per_actor: RayGpusOpt = None,
-    max_retries: MaxRetriesOpt = 2,
-    ray_start_timeout: RayStartOpt = 600.0,
-) -> None:
+    max_retries: MaxRetriesOpt = None,
+    ray_start_timeout: RayStartOpt = None,
+) -> int:
     """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
-    try:
-        from mplm_bench.executors import executor_options
-        from mplm_bench.sweep import load_sweep
-        from mplm_bench.sweep_run import run_sweep
+    from mplm_bench.sweep_config import load_sweep
+    from mplm_bench.sweep_run import run_sweep
 
-        where = executor_options(kind=executor, ray_address=ray_address, ray_actors=ray_actors,
-                                 ray_cpus_per_actor=ray_cpus_per_actor,
-                                 ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
-                                 ray_start_timeout_s=ray_start_timeout)
-        code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
-    except _analysis_errors() as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: finished samples are on disk; run the same command again to resume", 130)
-    raise typer.Exit(code)
+    where = _executor(executor, executor_opt, ray_address=ray_address, ray_actors=ray_actors,
+                      ray_cpus_per_actor=ray_cpus_per_actor, ray_gpus_per_actor=ray_gpus_per_actor,
+                      max_retries=max_retries, ray_start_timeout_s=ray_start_timeout)
+    return run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
 
 
 @app.command()
+@handles_errors()
 def report(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    fmt: FormatOpt = "rich",
     by: Annotated[list[str] | None, typer.Option("--by", help="Also split rows by this column (e.g. label).", rich_help_panel=_SELECT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value, e.g. -w strategy=mplm.", rich_help_panel=_SELECT)] = None,
 ) -> None:
     """Table per task/size/strategy: accuracy (Wilson 95% CI), tokens, critical path, context, calls, statuses."""
     _check_format(fmt)
-    try:
-        from mplm_bench.analysis.report import report as body
+    from mplm_bench.analysis.report import report as body
 
-        text = body([str(p) for p in paths], fmt, by, _where(where))
-    except _analysis_errors() as e:
-        _fail(str(e))
+    text = body([str(p) for p in paths], fmt, by, _where(where))
     if text is not None:
         sys.stdout.write(text)
 
 
 @app.command()
+@handles_errors()
 def plot(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
     kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute or timeline.", rich_help_panel=_FORMAT)],
@@ -260,23 +297,21 @@ def plot(
     title: Annotated[str | None, typer.Option(help="Figure title (default: none for scaling / accuracy-compute).", rich_help_panel=_FORMAT)] = None,
 ) -> None:
     """Paper-ready figures from Parquet: scaling (log-log with fitted exponents), accuracy-compute, timeline."""
-    try:
-        from mplm_bench.analysis.plots import plot as body
+    from mplm_bench.analysis.plots import plot as body
 
-        written = body([str(p) for p in paths], kind, out, x=x, metrics=metric, where=_where(where),
-                       instance=instance, repeat=repeat, max_lanes=max_lanes, width=width, title=title)
-    except _analysis_errors() as e:
-        _fail(str(e))
+    written = body([str(p) for p in paths], kind, out, x=x, metrics=metric, where=_where(where),
+                   instance=instance, repeat=repeat, max_lanes=max_lanes, width=width, title=title)
     for path in written:
         print(path)
 
 
 @app.command()
+@handles_errors()
 def compare(
     a: Annotated[Path, typer.Argument(help="Baseline run folder.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Run folder compared against A (same instances).", show_default=False)],
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens).", rich_help_panel=_SELECT)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    fmt: FormatOpt = "rich",
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is worse than A beyond the tolerance (the whole 95% interval past it).", rich_help_panel=_FORMAT)] = False,
     tol_accuracy: Annotated[float, typer.Option(help="Tolerated accuracy drop, absolute (0.02 = 2 points).", rich_help_panel=_FORMAT)] = 0.0,
     tol_cost: Annotated[float, typer.Option(help="Tolerated relative cost increase (0.05 = 5%).", rich_help_panel=_FORMAT)] = 0.05,
@@ -285,31 +320,26 @@ def compare(
 ) -> None:
     """Paired per-instance comparison of two runs with bootstrap 95% intervals of B − A."""
     _check_format(fmt)
-    try:
-        from mplm_bench.analysis.compare import compare as body
+    from mplm_bench.analysis.compare import compare as body
 
-        code = body(a, b, metric, fmt, fail_if_worse, tol_accuracy, tol_cost, resamples, seed)
-    except _analysis_errors() as e:
-        _fail(str(e))
+    code = body(a, b, metric, fmt, fail_if_worse, tol_accuracy, tol_cost, resamples, seed)
     raise typer.Exit(code)
 
 
 @app.command()
+@handles_errors()
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
     spec: Annotated[Path | None, typer.Option(help="Thresholds YAML (format: `mplm_bench/analysis/check.py`).", rich_help_panel=_SELECT)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=_FMT_HELP, rich_help_panel=_FORMAT)] = "rich",
+    fmt: FormatOpt = "rich",
     show_all: Annotated[bool, typer.Option("--all", help="List passing checks too.", rich_help_panel=_FORMAT)] = False,
     suggest: Annotated[float | None, typer.Option(help="Print a spec from the measured values with this margin (0.05: max = measured × 1.05) instead of checking.", rich_help_panel=_FORMAT)] = None,
 ) -> None:
     """Assert thresholds on runs' metrics: exit 1 and a table of violations when one fails."""
     _check_format(fmt)
-    try:
-        from mplm_bench.analysis.check import check as body
+    from mplm_bench.analysis.check import check as body
 
-        code = body([str(p) for p in paths], spec, fmt, show_all, suggest)
-    except _analysis_errors() as e:
-        _fail(str(e))
+    code = body([str(p) for p in paths], spec, fmt, show_all, suggest)
     raise typer.Exit(code)
 
 
@@ -351,11 +381,12 @@ _CAL = "Calibration"
 
 
 @app.command()
+@handles_errors(interrupted="interrupted: no profile written")
 def calibrate(
     out: Annotated[Path, typer.Option("--out", "-o", help="The profile YAML to write.", rich_help_panel=_OUT)],
     backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default) or openai.", rich_help_panel=_ENGINE)] = "vllm",
     model: Annotated[str | None, typer.Option(help="Local HF folder or hub id; default: embedded SmolLM2-135M-Instruct.", rich_help_panel=_ENGINE)] = None,
-    model_opt: Annotated[list[str] | None, typer.Option("-M", help="Backend/engine option key=value, as for `run`.", rich_help_panel=_ENGINE)] = None,
+    model_opt: ModelOpt = None,
     quick: Annotated[bool, typer.Option("--quick", help="Few points (2 prompt lengths, batches 1 and 4): seconds, rough.", rich_help_panel=_CAL)] = False,
     prompt_lengths: Annotated[str | None, typer.Option(help="Prefill prompt lengths in tokens, comma separated (default 32,128,512,1024,2048).", rich_help_panel=_CAL)] = None,
     batches: Annotated[str | None, typer.Option(help="Decode batch sizes, comma separated (default 1,2,4,8,16,32,64).", rich_help_panel=_CAL)] = None,
@@ -365,19 +396,14 @@ def calibrate(
     """Measure an engine's prefill, decode-per-batch and per-request costs; write a latency profile.
 
     Use the profile with `run -b scripted -M latency_profile=FILE`: simulated seconds per sample."""
-    try:
-        from mplm_bench.config import parse_kv
-        from mplm_bench.latency.calibrate import calibration_plan, run_calibration
+    from mplm_bench.config import parse_kv
+    from mplm_bench.latency.calibrate import calibration_plan, run_calibration
 
-        options = parse_kv(model_opt, "-M")
-        if model is not None:
-            options.setdefault("model", model)
-        plan = calibration_plan(quick, prompt_lengths, batches, decode_tokens, repeats)
-        profile = run_calibration(backend, options, out, plan)
-    except _analysis_errors() as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: no profile written", 130)
+    options = parse_kv(model_opt, "-M")
+    if model is not None:
+        options.setdefault("model", model)
+    plan = calibration_plan(quick, prompt_lengths, batches, decode_tokens, repeats)
+    profile = run_calibration(backend, options, out, plan)
     f = profile.fit
     print(f"{out}: per request {f.per_request_s * 1000:.1f} ms, prefill {f.prefill_s_per_token * 1000:.2f} ms/token, "
           f"decode iteration {f.decode_base_s * 1000:.1f} ms + {f.decode_per_seq_s * 1000:.2f} ms per sequence")

@@ -6,19 +6,20 @@ import asyncio
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mplm_bench import registry
-from mplm_bench.backends.base import BackendError
+from mplm_bench.api import arun
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
-from mplm_bench.executors import ExecutorOptions, open_ray_executor
-from mplm_bench.executors.base import Executor
-from mplm_bench.executors.local import LocalExecutor
-from mplm_bench.runner import build_backend, execute_with, plan
+from mplm_bench.executors.options import ExecutorOptions
+from mplm_bench.plan import Plan, plan
+from mplm_bench.progress import Accuracy, sample_progress
+from mplm_bench.runtime.backend import BackendError
 
 
 def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
+    """`mplm-bench run`: the Python API's `arun` (which owns the backend's life) with a progress
+    bar and the summary table around it."""
     console = Console(stderr=True)
     p = plan(cfg)
     if not p.todo:
@@ -26,40 +27,26 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
                       f"{p.store.dir} are on disk")
         print_summary(p.store.dir)
         return 0
-    runner: Executor | None = None
-    if executor is not None and executor.kind == "ray":  # each actor builds its own backend
-        runner = open_ray_executor(executor)  # Ray missing or unreachable: one line, first
     skipped = len(p.instances) * cfg.repeats - len(p.todo)
-    console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
-                  + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
-    backend = None
-    if runner is None:
-        try:
-            backend = build_backend(p)
-        except BackendError as e:
-            raise ConfigError(str(e)) from None
-        runner = LocalExecutor(backend)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
-                        disable=quiet)
-    bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), acc="")
-    counts = {"done": 0, "correct": 0}
+
+    progress = sample_progress(console, quiet)
+    bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), note="")
+    acc = Accuracy()
 
     def on_sample(row: dict[str, Any]) -> None:
-        counts["done"] += 1
-        counts["correct"] += bool(row["correct"])
-        progress.update(bar, advance=1, acc=f"acc {counts['correct'] / counts['done']:.0%}")
+        progress.update(bar, advance=1, note=acc.add(row))
 
-    async def go() -> None:
-        try:
-            await execute_with(p, runner, on_sample)
-        finally:
-            await runner.aclose()
-            if backend is not None:
-                await backend.aclose()
+    def on_start(p: Plan) -> None:  # after Ray answers (a bad address is the only line), before the backend
+        console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
+                      + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
 
-    with progress:
-        asyncio.run(go())
+    try:  # the bar starts once the backend is up (an engine's start logs come before it)
+        asyncio.run(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),
+                         on_sample=on_sample))
+    except BackendError as e:  # a backend that cannot be built: the user's one line
+        raise ConfigError(str(e)) from None
+    finally:
+        progress.stop()
     print_summary(p.store.dir)
     return 0
 
@@ -132,7 +119,7 @@ def print_catalogue() -> None:
 
 
 def _options_text(obj: Any) -> str:
-    opts = getattr(obj, "Options", None) or getattr(obj, "options_model", None)
+    opts = obj.options if isinstance(obj, registry.BackendSpec) else obj.Options
     if opts is None:
         return ""
     return " ".join(f"{k}={f.default!r}" for k, f in opts.model_fields.items())
@@ -141,6 +128,8 @@ def _options_text(obj: Any) -> str:
 def _doc(obj: Any) -> str:
     import inspect
 
+    if isinstance(obj, registry.BackendSpec):
+        obj = obj.factory
     mod = inspect.getmodule(obj)
     doc = (mod.__doc__ if mod else None) or obj.__doc__ or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

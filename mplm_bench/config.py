@@ -79,7 +79,16 @@ class RunConfig(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def run_id(self) -> str:
-        return f"{self.task}-{self.strategy}-{self.backend}-{self.config_hash()}"
+        return f"{task_label(self.task)}-{self.strategy}-{self.backend}-{self.config_hash()}"
+
+
+def task_label(task: str) -> str:
+    """The task's name as a file-name part: a task from a file (`dir/my_task.py:MyTask`) is
+    `my_task.MyTask`, so its run folder stays one folder under `--out`."""
+    path, sep, attr = task.rpartition(":")
+    if sep and path.endswith(".py"):
+        return f"{Path(path).stem}.{attr}"
+    return task
 
 
 def is_secret(key: str) -> bool:

@@ -11,41 +11,22 @@ so it is shared only by cells that differ in nothing but the seed.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mplm_bench.backends.base import Backend, BackendError
+from mplm_bench.api import arun, plan_cells  # noqa: F401  (plan_cells: its old home)
 from mplm_bench.config import ConfigError
-from mplm_bench.executors import ExecutorOptions, open_ray_executor
+from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
-from mplm_bench.executors.local import LocalExecutor
-from mplm_bench.registry import UnknownName
-from mplm_bench.runner import Plan, build_backend, execute_with, plan
-from mplm_bench.sweep import SweepConfig, cell_label, expand
-from mplm_bench.tasks.base import TaskError
-
-
-def plan_cells(sweep: SweepConfig, out: Path | None = None) -> list[Plan]:
-    plans = []
-    for cfg in expand(sweep, out):
-        try:
-            plans.append(plan(cfg))
-        except (ConfigError, UnknownName, TaskError) as e:
-            raise ConfigError(f"cell {cell_label(cfg)}: {e}") from None
-    return plans
-
-
-def backend_key(p: Plan) -> str:
-    key: dict[str, Any] = {"backend": p.cfg.backend, "options": p.backend_options}
-    if p.cfg.backend == "scripted" or p.backend_options.get("replay"):
-        key["cell"] = p.cfg.identity() | {"seed": None}
-    return json.dumps(key, sort_keys=True, default=str)
+from mplm_bench.executors.options import ExecutorOptions
+from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
+from mplm_bench.progress import Accuracy, sample_progress
+from mplm_bench.runtime.backend import Backend, BackendError
+from mplm_bench.sweep_config import SweepConfig, cell_label
 
 
 def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
@@ -78,9 +59,7 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
 
 async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool,
                      remote: Executor | None = None) -> None:
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
-                        disable=quiet)
+    progress = sample_progress(console, quiet)
     overall = progress.add_task("[bold]sweep", total=todo, note="")
     current = progress.add_task("", total=1, note="", visible=False)
     backends: dict[str, Backend] = {}
@@ -91,21 +70,17 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                 if not p.todo:
                     progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
                     continue
-                runner = remote or LocalExecutor(await _backend_for(p, backends, label))
+                backend = None if remote else await _backend_for(p, backends, label)
                 progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
-                counts = {"done": 0, "correct": 0}
+                acc = Accuracy()
 
-                def on_sample(row: dict[str, Any], counts: dict[str, int] = counts) -> None:
-                    counts["done"] += 1
-                    counts["correct"] += bool(row["correct"])
-                    acc = f"acc {counts['correct'] / counts['done']:.0%}"
-                    progress.update(current, advance=1, note=acc)
+                def on_sample(row: dict[str, Any], acc: Accuracy = acc) -> None:
+                    progress.update(current, advance=1, note=acc.add(row))
                     progress.update(overall, advance=1)
 
                 t0 = time.perf_counter()
-                await execute_with(p, runner, on_sample)
-                progress.console.print(f"[green]done[/] {label}: {counts['done']} samples, "
-                                       f"acc {counts['correct'] / max(counts['done'], 1):.0%}, "
+                await arun(p, backend=backend, executor=remote, on_sample=on_sample)
+                progress.console.print(f"[green]done[/] {label}: {acc.done} samples, {acc.note()}, "
                                        f"{time.perf_counter() - t0:.1f} s → {p.store.dir.name}")
     finally:
         if remote:

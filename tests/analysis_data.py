@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from conftest import CLI, ENV, run_cli  # noqa: F401  (re-exported for the analysis tests)
+from conftest import invoke_cli as invoke  # noqa: F401
 
 from mplm_bench.results.schema import sample_schema
 from mplm_bench.results.store import RunStore, part_name
-
-CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 SMALL_SWEEP: dict[str, Any] = {
     "backends": ["scripted"],
@@ -28,19 +25,7 @@ _ROOT: dict[str, Path] = {}
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(CLI + list(args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
-
-
-def invoke(*args: str) -> subprocess.CompletedProcess:
-    """The CLI in-process (fast); same shape as `cli` (returncode, stdout, stderr)."""
-    from typer.testing import CliRunner
-
-    from mplm_bench.cli import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
+    return run_cli(*args, cwd=cwd, timeout=600)
 
 
 def scripted_root(tmp_path_factory: Any) -> Path:

@@ -22,7 +22,7 @@ from mplm_bench.backends.engine_common import EngineCompletion
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 NO_VLLM = "vllm is not installed (make setup installs the cpu or gpu extra)"
 needs_engine = pytest.mark.skipif(not HAS_VLLM, reason=NO_VLLM)
-SYSTEM = "You are a helpful assistant."  # PROTOCOLS.md §1
+SYSTEM = "You are a helpful assistant."  # docs/protocols.md §1
 
 
 def req(rid: str, text: str, max_tokens: int = 32, system: str | None = SYSTEM) -> Request:
@@ -84,7 +84,7 @@ def hf_tokenizer(backend: Any) -> Any:
 @pytest.mark.engine
 @needs_engine
 def test_prompt_is_the_hf_chat_template(backend: Any, hf_tokenizer: Any, system: str | None) -> None:
-    """PROTOCOLS §1: the step is the model's own chat (transformers' apply_chat_template)."""
+    """docs/protocols.md §1: the step is the model's own chat (transformers' apply_chat_template)."""
     r = req("t", "Solve this Sudoku:\n{ (0,0): {1}, (0,3): {4} }\n 12  x", system=system)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": r.prompt}]
     want = hf_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(CLI + list(args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300)
+from conftest import ENV
+from conftest import run_cli as cli
 
 
 def test_help_imports_no_engine():

@@ -3,14 +3,13 @@ scripted mplm / fj / cot (and pacore / sc) solving the offline set end to end.""
 
 from __future__ import annotations
 
-import asyncio
-
 import pandas as pd
 import pytest
 
+import mplm_bench
 from mplm_bench.backends.base import Sampling
 from mplm_bench.config import ConfigError, RunConfig
-from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.runner import plan
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Recv, Stop
 from mplm_bench.runtime.threads import Thread
@@ -25,17 +24,8 @@ def run(tmp_path, strategy, n=8, task=None, strategy_options=None, backend_optio
     cfg = RunConfig(task="longqa", strategy=strategy, task_options=task or TASK,
                     strategy_options=strategy_options or {}, backend="scripted",
                     backend_options=backend_options or {}, n=n, out=tmp_path, log_prompts=True)
-    p = plan(cfg)
-
-    async def go():
-        backend = build_backend(p)
-        try:
-            await execute(p, backend)
-        finally:
-            await backend.aclose()
-
-    asyncio.run(go())
-    return pd.read_parquet(p.store.dir / "samples"), pd.read_parquet(p.store.dir / "calls")
+    done = mplm_bench.run(cfg)  # the Python API: plan, build, execute, aclose
+    return pd.read_parquet(done.dir / "samples"), pd.read_parquet(done.dir / "calls")
 
 
 def master(steps=0, kept=""):

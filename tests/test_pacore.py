@@ -1,4 +1,4 @@
-"""PaCoRe (PROTOCOLS.md §5): the synthesis prompt byte for byte, compaction, drops, ordering,
+"""PaCoRe (docs/protocols.md §5): the synthesis prompt byte for byte, compaction, drops, ordering,
 presets, the round structure and accounting of a run, and the scripted synthesizers."""
 
 from __future__ import annotations

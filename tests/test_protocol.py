@@ -1,4 +1,4 @@
-"""The tag grammar of PROTOCOLS.md §1: parsing, leniency, resume rendering."""
+"""The tag grammar of docs/protocols.md §1: parsing, leniency, resume rendering."""
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,3 +83,33 @@ tags = st.sampled_from(["<spawn [1,2]>", "</spawn>", "<send [0]>", "</send>", "<
 @given(st.lists(tags, max_size=30))
 def test_parser_never_crashes_on_tag_soup(parts):
     parse_response("".join(parts))
+
+
+def test_prompt_pieces_read_back_what_the_runtime_writes() -> None:
+    from mplm_bench.runtime.protocol import (
+        is_resumed,
+        last_recv,
+        read_worker_id,
+        received_blocks,
+        render_recv,
+        render_send,
+        render_spawn,
+        render_stop,
+        resume_segments,
+        spawn_prompt,
+        worker_header,
+    )
+
+    prompt = "".join(spawn_prompt("0.1", "\nF\n"))
+    assert prompt == worker_header("0.1") + "F" == "Your id is: 0.1.\nF"
+    assert read_worker_id(prompt) == ("0.1", len("Your id is: 0.1.\n"))
+    assert read_worker_id("Solve this Sudoku:\n{ }") == (None, 0)
+    response = render_spawn(["1", "2"], "x") + render_send(["0"], "hi") + "\n" + render_recv(["1", "2"], ", ")
+    assert response == "<spawn [1,2]>x</spawn><send [0]>hi</send>\n<recv [1, 2]>"
+    assert not is_resumed(prompt + response)
+    resumed = prompt + "".join(resume_segments(response, ["a", "b"]))
+    assert is_resumed(resumed) and received_blocks(resumed) == ["a\nb"]
+    ids, at = last_recv(resumed)
+    assert ids == ("1", "2") and resumed[at:].startswith("<recv [1, 2]>")
+    assert last_recv("<recv>\nm\n</recv>") == (None, 0) and last_recv("none") == (None, -1)
+    assert render_recv() == "<recv>" and render_stop() == "<stop>" and render_stop("4") == "<stop>4</stop>"

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import CLI, ENV
+from conftest import run_cli as cli
 
 from mplm_bench.analysis.load import find_runs, load_calls, load_samples
 from mplm_bench.results.store import RunStore
-
-CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(CLI + list(args), capture_output=True, text=True, env=ENV, timeout=300)
 
 
 def parts(run_dir: Path, table: str) -> list[Path]:

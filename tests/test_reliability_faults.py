@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from toys import CharCounter
 
+import mplm_bench
 from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.faults import FaultPlan, FaultyBackend, parse_faults
 from mplm_bench.backends.retry import RetryingBackend, RetryOptions
@@ -165,9 +166,7 @@ def test_a_hang_without_a_call_timeout_ends_at_the_sample_wall_clock(tmp_path):
     cfg = RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, n=2, backend="scripted",
                     backend_options={"faults": "hang=1"}, strategy_options={"max_wall_s": 0.3},
                     out=tmp_path)
-    p = plan(cfg)
-    asyncio.run(execute(p, build_backend(p)))
-    s = pd.read_parquet(p.store.dir / "samples")
+    s = mplm_bench.run(cfg).samples()  # the Python API
     assert (s["status"] == "timeout").all() and s["status_detail"].str.contains("max_wall_s|0.3 s").all()
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,13 +20,10 @@ from mplm_bench.config import RunConfig, public_options
 from mplm_bench.strategies.pacore_prompt import render_synthesis
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "mplm_bench.cli"]
 SECRET = "sk-test-9f8e7d6c5b4a"  # never appears in anything written or printed
 
 
-def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env=os.environ | {"PYTHONPATH": str(ROOT)} | (env or {}))
+from conftest import run_cli as cli  # noqa: E402
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
 """SAT traces through the real runtime (World + Scheduler + ScriptedBackend, one token per char).
 
-The golden strings below are written out by hand from PROTOCOLS.md §3 and the MPLM paper's
+The golden strings below are written out by hand from docs/protocols.md §3 and the MPLM paper's
 released trace programs (arXiv 2607.01077), not produced by the code under test.
 """
 

@@ -2,7 +2,7 @@
 
 The policy-level goldens (tests/test_sudoku_policies.py) pin each step's text; these pin what the
 runtime does with them: which thread runs when, and the exact prompt every step sees, so the
-prompts a released checkpoint gets are the ones its training traces had (PROTOCOLS.md §1–2).
+prompts a released checkpoint gets are the ones its training traces had (docs/protocols.md §1–2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reference policies: exact strings on a hand-checked 4×4 puzzle, and full runs per protocol.
 
-The expected strings below were derived by hand from PROTOCOLS.md §2 for this puzzle:
+The expected strings below were derived by hand from docs/protocols.md §2 for this puzzle:
 
     1 2 . 4        solution  1 2 3 4
     . 4 1 .                  3 4 1 2
@@ -185,7 +185,7 @@ def test_unknown_prompt_is_rejected() -> None:
 
 # -- a small synchronous driver (a unit-test helper; the real runtime lives elsewhere) -----------
 def run(policy, prompt: str, max_rounds: int = 10_000) -> tuple[str | None, int]:
-    """Run one sample in synchronous rounds following PROTOCOLS.md §1; (answer, steps)."""
+    """Run one sample in synchronous rounds following docs/protocols.md §1; (answer, steps)."""
     prompts = {"0": prompt}
     runnable = ["0"]
     waiting: dict[str, tuple[Recv, str]] = {}  # thread -> (its recv, its kept response)

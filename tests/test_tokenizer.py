@@ -18,7 +18,7 @@ from mplm_bench.models.gguf_tokenizer import gguf_tokenizer_dir, load_gguf_backe
 from mplm_bench.models.tokenizer import TokenCounter, approx_counter, load_token_counter
 from mplm_bench.runtime.protocol import resume_segments, spawn_prompt
 
-SYSTEM = "You are a helpful assistant."  # the protocols' system prompt (PROTOCOLS.md §1)
+SYSTEM = "You are a helpful assistant."  # the protocols' system prompt (docs/protocols.md §1)
 SMOLLM_DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 CORPUS = [
@@ -68,7 +68,7 @@ def hf_folder_tokenizer():
     return AutoTokenizer.from_pretrained(str(folder))
 
 
-# ---- protocol traces (formats of PROTOCOLS.md §2-3), as lists of the segments the runtime adds
+# ---- protocol traces (formats of docs/protocols.md §2-3), as lists of the segments the runtime adds
 
 
 def _clue_map(rng: random.Random, n: int, k: int) -> str:

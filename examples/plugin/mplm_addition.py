@@ -3,7 +3,9 @@
 It shows the whole Task interface a plugin needs: seeded instances, loading a file, the master's
 first prompt per protocol, scoring, and a scripted reference policy that writes each step from
 the prompt text alone (so `--backend scripted` runs it end to end, and `export-sft` can make
-training data of it). Registered by the entry point in pyproject.toml.
+training data of it), built and read with the tag grammar's helpers in `runtime/protocol.py`
+instead of matching prompt text by hand. Registered by the entry point in pyproject.toml, or run
+from the file itself: `mplm-bench run -t examples/plugin/mplm_addition.py:AdditionTask ...`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mplm_bench.strategies.pacore_prompt import is_synthesis, parse_synthesis
+from mplm_bench.runtime.protocol import (
+    MASTER_ID,
+    is_resumed,
+    read_worker_id,
+    received_blocks,
+    render_recv,
+    render_send,
+    render_spawn,
+    render_stop,
+)
+from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError, TaskOptions
 
 PROMPT = "Add these numbers: "
@@ -86,11 +98,14 @@ def serial_policy(prompt: str) -> str:
 def fj_policy(prompt: str) -> str:
     """The master splits the list between two workers and joins on both; a worker adds its part
     and sends the sum back; the master, resumed with their messages, adds the two."""
-    if prompt.startswith("Your id is: "):  # a worker: `Your id is: W.` + the spawn body
-        return f"<send [0]>{sum(_numbers(prompt.split(PART, 1)[1]))}</send><stop>"
-    if prompt.endswith("</recv>"):  # the master, resumed: one message per line after its recv
-        return f"<stop>{sum(_numbers(prompt.rsplit('<recv [1, 2]>', 1)[1]))}</stop>"
+    worker, start = read_worker_id(prompt)
+    if worker is not None:  # a worker: `Your id is: W.⏎` + the spawn body
+        part = sum(_numbers(prompt[start:].split(PART, 1)[1]))
+        return render_send([MASTER_ID], str(part)) + render_stop()
+    if is_resumed(prompt):  # the master, resumed: one message per line in the received block
+        return render_stop(str(sum(_numbers(received_blocks(prompt)[-1]))))
     numbers = _numbers(prompt.split(":", 1)[1])
     half = len(numbers) // 2
     a, b = " ".join(map(str, numbers[:half])), " ".join(map(str, numbers[half:]))
-    return f"<spawn [1]>{PART}{a}</spawn><spawn [2]>{PART}{b}</spawn>\n<recv [1, 2]>"
+    return (render_spawn(["1"], PART + a) + render_spawn(["2"], PART + b) + "\n"
+            + render_recv(["1", "2"], sep=", "))

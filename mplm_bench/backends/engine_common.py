@@ -1,6 +1,6 @@
 """What the real-engine backends (vllm in-process, openai over HTTP) share.
 
-Both render a step the same way (PROTOCOLS §1: one single-turn chat, the model's own chat template,
+Both render a step the same way (docs/protocols.md §1: one single-turn chat, the model's own chat template,
 generation prompt appended) with the same tokenizer files, so a prompt sent over HTTP is byte for
 byte the prompt the in-process engine sees. Nothing here imports vllm, torch or transformers.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mplm_bench.backends.base import Completion, FinishReason, Request
+from mplm_bench.runtime.backend import Completion, FinishReason, Request
 
 ENGINE_HINT = "make setup (installs the cpu or gpu extra)"
 

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mplm_bench.backends.base import Backend, Completion, Request, TransientBackendError
 from mplm_bench.backends.engine_common import EarlyAborts, aborted_before_start
 from mplm_bench.backends.retry import split_attempt
+from mplm_bench.runtime.backend import Backend, Completion, Request, TransientBackendError
 
 FaultKind = Literal["error", "transient", "hang", "garbage", "bad_utf8"]
 KINDS: tuple[FaultKind, ...] = ("error", "transient", "hang", "garbage", "bad_utf8")

@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from mplm_bench.backends.base import Request
+from mplm_bench.runtime.backend import Request
 from mplm_bench.tasks.base import Corrupt
 
 ErrorModel = Literal["step", "tokens", "context", "position"]

@@ -33,7 +33,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
     ChatRenderer,
     EarlyAborts,
@@ -44,6 +43,7 @@ from mplm_bench.backends.engine_common import (
     with_replayed_text,
 )
 from mplm_bench.registry import backends
+from mplm_bench.runtime.backend import BackendError, Completion, Request
 from mplm_bench.tasks.base import Policy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # where `vllm serve` listens by default
@@ -312,7 +312,7 @@ def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
                        "choose one with -M model")
 
 
-@backends.register("openai")
+@backends.register("openai", options=OpenAIOptions)  # validated before any I/O
 def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
     """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:
@@ -320,6 +320,3 @@ def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
     except ValidationError as e:
         raise BackendError(options_error("openai", OpenAIOptions, e)) from None
     return OpenAIBackend(opts, policy)
-
-
-build_openai.options_model = OpenAIOptions  # type: ignore[attr-defined]  # validated before any I/O

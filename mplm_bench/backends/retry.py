@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.backends.base import Backend, Completion, Request, TransientBackendError
 from mplm_bench.backends.engine_common import EarlyAborts, aborted_before_start
+from mplm_bench.runtime.backend import Backend, Completion, Request, TransientBackendError
 
 ABORT_GRACE_S = 10.0  # how long an aborted attempt may take to return what it has
 ATTEMPT_SEP = "~retry"  # request id of attempt n > 0: f"{id}~retry{n}"

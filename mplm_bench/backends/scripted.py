@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.backend import BackendError, Completion, Request
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 
 RESPONSE_CACHE = 32  # recent prompts whose responses are kept
@@ -167,12 +167,12 @@ class ScriptedBackend:
         return None
 
 
-@backends.register("scripted")
-def build_scripted(policy: Policy, options: dict[str, Any]) -> ScriptedBackend:
+@backends.register("scripted", options=ScriptedOptions)
+def build_scripted(policy: Policy | None, options: dict[str, Any]) -> ScriptedBackend:
+    if policy is None:  # the task has no reference policy for this protocol (tasks/base.py)
+        raise BackendError("the scripted backend needs the task's reference policy, and this task "
+                           "has none for the protocol: run it on a real model (-b vllm or -b openai)")
     try:
         return ScriptedBackend(policy, ScriptedOptions(**options))
     except ValueError as e:  # e.g. a tokenizer that is not available offline
         raise BackendError(str(e).splitlines()[0]) from None
-
-
-build_scripted.options_model = ScriptedOptions  # type: ignore[attr-defined]  # for `mplm-bench list`

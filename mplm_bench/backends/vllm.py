@@ -36,7 +36,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
     ENGINE_HINT,
     ChatRenderer,
@@ -61,6 +60,7 @@ from mplm_bench.backends.vllm_cpu import (
 )
 from mplm_bench.models.embedded import EMBEDDED_ALIASES, EMBEDDED_MODEL_NAME
 from mplm_bench.registry import backends
+from mplm_bench.runtime.backend import BackendError, Completion, Request
 from mplm_bench.tasks.base import Policy
 
 EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context
@@ -329,7 +329,7 @@ def _start_failure(e: Exception, on_cpu: bool) -> str:
             f"if it ran out of memory, lower {memory})")
 
 
-@backends.register("vllm")
+@backends.register("vllm", options=VLLMOptions, check_sampling=check_cpu_sampling)
 def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
     """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:
@@ -337,7 +337,3 @@ def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
     except ValidationError as e:
         raise BackendError(options_error("vllm", VLLMOptions, e)) from None
     return VLLMBackend(opts, policy)
-
-
-build_vllm.options_model = VLLMOptions  # type: ignore[attr-defined]  # validated before any I/O
-build_vllm.check_sampling = check_cpu_sampling  # type: ignore[attr-defined]  # checked in `plan`

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mplm_bench.backends.base import BackendError, Sampling
+from mplm_bench.runtime.backend import BackendError, Sampling
 
 GIB = 1 << 30
 # CPU KV cache default: a quarter of free RAM within these bounds (SmolLM2: 23 KB per token in

@@ -17,7 +17,7 @@ from mplm_bench.runtime.accounting import SampleMetrics, Status
 from mplm_bench.strategies.base import Ensemble, RunContext, SampleResult
 
 if TYPE_CHECKING:
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
     from mplm_bench.tasks.base import Instance
 
 

@@ -9,8 +9,8 @@ from mplm_bench.executors.base import Emit, run_one
 from mplm_bench.strategies.base import RunContext
 
 if TYPE_CHECKING:
-    from mplm_bench.backends.base import Backend
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
+    from mplm_bench.runtime.backend import Backend
 
 
 class LocalExecutor:

@@ -28,8 +28,8 @@ from mplm_bench.executors.base import Outcome, run_one
 from mplm_bench.strategies.base import RunContext
 
 if TYPE_CHECKING:
-    from mplm_bench.backends.base import Backend
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
+    from mplm_bench.runtime.backend import Backend
     from mplm_bench.tasks.base import Instance
 
 
@@ -50,7 +50,7 @@ class PortablePlan:
         return cls(rest, (type(p.task), p.task.options), (type(p.strategy), p.strategy.options))
 
     def plan(self) -> Plan:
-        from mplm_bench.runner import Plan
+        from mplm_bench.plan import Plan
 
         (task_cls, task_opts), (strat_cls, strat_opts) = self.task, self.strategy
         return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts), instances=[],
@@ -80,7 +80,7 @@ class SampleWorker:
 
     async def load(self, portable: PortablePlan, backend_key: str) -> dict[str, Any]:
         """Take a run's plan; build a backend unless the current one fits."""
-        from mplm_bench.runner import build_backend, model_label
+        from mplm_bench.plan import build_backend, model_label
 
         plan = portable.plan()
         if backend_key != self._backend_key:

@@ -15,8 +15,8 @@ import ray
 from mplm_bench.config import ConfigError
 
 if TYPE_CHECKING:
-    from mplm_bench.executors import ExecutorOptions
-    from mplm_bench.runner import Plan
+    from mplm_bench.executors.options import ExecutorOptions
+    from mplm_bench.plan import Plan
 
 _NODE_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 

@@ -30,12 +30,13 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from mplm_bench.config import ConfigError
-from mplm_bench.executors import ExecutorOptions, ray_cluster
+from mplm_bench.executors import ray_cluster
 from mplm_bench.executors.base import Emit, Outcome, lost_outcome
+from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.executors.ray_actors import PortablePlan, RemoteSampleWorker
 
 if TYPE_CHECKING:
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
     from mplm_bench.tasks.base import Instance
 
 CONTROL_CALLS = 4  # actor concurrency kept free of samples: ping, load, aclose
@@ -95,7 +96,7 @@ class RayExecutor:
             **self._resources).remote()
 
     async def prepare(self, p: Plan) -> dict[str, Any]:
-        from mplm_bench.sweep_run import backend_key
+        from mplm_bench.plan import backend_key
 
         self.connect()
         resources = ray_cluster.actor_resources(p, self.opts)

@@ -14,7 +14,7 @@ import yaml
 from mplm_bench.results.manifest import git_state, package_versions
 
 if TYPE_CHECKING:
-    from mplm_bench.export.sft import ExportSummary
+    from mplm_bench.export.summary import ExportSummary
 
 WRONG_ANSWER = "wrong answer"  # a sample counter: ended ok, answer scored wrong
 

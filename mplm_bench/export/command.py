@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mplm_bench.config import ConfigError
 from mplm_bench.export.options import ExportOptions
 from mplm_bench.export.sft import export_sft
 from mplm_bench.export.steps import SampleSteps
+from mplm_bench.progress import sample_progress
 
 _FLAGS = {"upsample_master": "--upsample-master", "worker_fraction": "--worker-fraction",
           "val_fraction": "--val-fraction", "n": "-n", "seed": "--seed", "data": "--data"}
@@ -62,9 +62,8 @@ def build_options(**values: Any) -> ExportOptions:
 def run_export(quiet: bool = False, **values: Any) -> int:
     opts = build_options(**values)
     console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=quiet)
-    bar = progress.add_task(f"{opts.task}/{','.join(opts.protocols)}", total=None)
+    progress = sample_progress(console, quiet)
+    bar = progress.add_task(f"{opts.task}/{','.join(opts.protocols)}", total=None, note="")
 
     def on_sample(protocol: str, sample: SampleSteps) -> None:
         progress.update(bar, advance=1)

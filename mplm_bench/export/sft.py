@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from mplm_bench.config import ConfigError
@@ -19,32 +17,11 @@ from mplm_bench.export.card import WRONG_ANSWER, write_card
 from mplm_bench.export.options import ExportOptions
 from mplm_bench.export.select import Selector, digest, validation_groups
 from mplm_bench.export.steps import SampleSteps, Step, TraceSource
+from mplm_bench.export.summary import SPLITS, ExportSummary
 from mplm_bench.export.writer import SplitWriter, StagedDir
 
-SPLITS = ("train", "validation")
 SampleFn = Callable[[str, SampleSteps], None]
 StartFn = Callable[[int], None]  # told how many samples will run
-
-
-@dataclass
-class ExportSummary:
-    """What was written, for the dataset card and the command's last lines."""
-
-    opts: ExportOptions
-    sources: list[dict[str, Any]]
-    rows: dict[str, int] = field(default_factory=dict)  # split -> rows written
-    files: list[str] = field(default_factory=list)
-    # (split, protocol, role) -> rows; split -> distinct instances
-    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    instances: Counter[str] = field(default_factory=Counter)
-    samples: Counter[str] = field(default_factory=Counter)  # sample status (and "incorrect")
-    dropped: Counter[str] = field(default_factory=Counter)  # why steps or instances were left out
-    prompt_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
-    completion_tokens: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
-    error_rate: float = 0.0
-    # PaCoRe only, `-M exact_synthesis`: every written response is exact, the references they read err
-    noisy_references_only: bool = False
-    elapsed_s: float = 0.0
 
 
 def _row(src: TraceSource, sample: SampleSteps, s: Step, split: str, layout: str) -> dict[str, Any]:

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mplm_bench.backends.base import Backend, BackendError
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.export.options import ExportOptions, strategy_for
-from mplm_bench.runner import Plan, build_backend, plan
+from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
+from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.strategies.base import RunContext
-from mplm_bench.strategies.pacore_prompt import is_synthesis
-from mplm_bench.tasks.base import Instance
+from mplm_bench.tasks.base import Instance, no_policy_message
 
 
 @dataclass(slots=True)
@@ -76,10 +76,12 @@ class TraceSource:
         self.plan: Plan = plan(self.cfg)
         runtime_protocol = self.plan.strategy.protocol
         try:
-            self.plan.task.policy(runtime_protocol)
+            found = self.plan.task.policy(runtime_protocol)
         except Exception as e:  # a task may list a protocol it has no reference policy for
             raise ConfigError(f"task {opts.task!r} has no scripted policy for protocol "
                               f"{runtime_protocol!r}: {e}") from None
+        if found is None:  # plan() refuses this already for the scripted backend; kept explicit
+            raise ConfigError(no_policy_message(opts.task, runtime_protocol))
         self.synthesis_only = protocol == "pacore"
         self._backend: Backend | None = None
 

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mplm_bench.backends.base import Backend, BackendError, Completion, Request, Sampling
 from mplm_bench.config import ConfigError
 from mplm_bench.latency.profile import (
     DecodePoint,
@@ -39,6 +38,7 @@ from mplm_bench.latency.profile import (
     fit,
     save,
 )
+from mplm_bench.runtime.backend import Backend, BackendError, Completion, Request, Sampling
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 
 # common words that are one token each in the usual BPE vocabularies: a prompt of n words is

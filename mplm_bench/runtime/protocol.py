@@ -1,6 +1,6 @@
 """The tag grammar of the MPLM-family protocols: parse responses, render resumed prompts.
 
-Grammar and resume rule follow PROTOCOLS.md §1 (the MPLM paper, arXiv 2607.01077, and the
+Grammar and resume rule follow docs/protocols.md §1 (the MPLM paper, arXiv 2607.01077, and the
 trace programs released with its checkpoints). Parsing is deliberately lenient about spaces,
 case and an id list echoed in a closing tag, because small models drift on exactly those.
 """
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 MASTER_ID = "0"
-SYSTEM_PROMPT = "You are a helpful assistant."  # PROTOCOLS §1: every step is one single-turn chat
+SYSTEM_PROMPT = "You are a helpful assistant."  # docs/protocols.md §1: every step is one single-turn chat
 
 # Ids are short tokens such as `12` or `0.1.0`; anything else in an id list is a protocol error.
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -146,6 +146,66 @@ def parse_response(text: str) -> ParsedStep:
     return step
 
 
+# -- the prompt pieces (docs/protocols.md §1), for policies that read a prompt back ----------------
+WORKER_PREFIX = "Your id is: "  # opens every spawned thread's prompt; the root has none
+_WORKER_HEADER = re.compile(r"\s*Your id is:\s*(\S+?)\.[ \t]*\n")
+_RECV_BLOCK = re.compile(r"<\s*recv\b[^>]*>\n(.*?)\n?<\s*/\s*recv\s*>", re.S | re.I)
+_RECV_OPEN = re.compile(r"<\s*recv\s*(?:\[\s*([^\]<>]*?)\s*\])?\s*>", re.I)
+
+
+def worker_header(thread_id: str) -> str:
+    """`Your id is: ID.⏎`: the first line of a spawned thread's prompt."""
+    return f"{WORKER_PREFIX}{thread_id}.\n"
+
+
+def read_worker_id(prompt: str) -> tuple[str | None, int]:
+    """(the id in a worker header, where the text after it starts), or (None, 0) for a prompt
+    without one (the root's). Lenient about spaces, like the parser."""
+    m = _WORKER_HEADER.match(prompt)
+    return (m.group(1), m.end()) if m else (None, 0)
+
+
+def is_resumed(prompt: str) -> bool:
+    """Whether the prompt ends with a completed receive (`⏎</recv>`): the thread has stepped before."""
+    return prompt.rstrip().endswith("</recv>")  # rstrip copies nothing without trailing space
+
+
+def received_blocks(text: str) -> list[str]:
+    """The message lines of every `<recv…>⏎…⏎</recv>` block in `text`, one string per block."""
+    return _RECV_BLOCK.findall(text)
+
+
+def last_recv(prompt: str) -> tuple[tuple[str, ...] | None, int]:
+    """(ids of the last `<recv …>` tag, None for `<recv>`; its offset, -1 when there is none).
+
+    From the end, so a megabyte prompt is not scanned; the messages it received follow the offset
+    (`pattern.findall(prompt, offset)` reads them without a copy)."""
+    start = prompt.rfind("<recv")
+    if start < 0:
+        return None, -1
+    m = _RECV_OPEN.match(prompt, start)
+    if m is None or m.group(1) is None:
+        return None, start
+    return parse_ids(m.group(1))[0], start
+
+
+def render_spawn(ids: list[str] | tuple[str, ...], body: str, sep: str = ",") -> str:
+    return f"<spawn {format_ids(ids, sep)}>{body}</spawn>"
+
+
+def render_send(ids: list[str] | tuple[str, ...], payload: str, sep: str = ",") -> str:
+    return f"<send {format_ids(ids, sep)}>{payload}</send>"
+
+
+def render_recv(ids: list[str] | tuple[str, ...] | None = None, sep: str = ",") -> str:
+    """`<recv [ids]>` (one message from each), or `<recv>` (any) when ids is None."""
+    return "<recv>" if ids is None else f"<recv {format_ids(ids, sep)}>"
+
+
+def render_stop(body: str | None = None) -> str:
+    return "<stop>" if body is None else f"<stop>{body}</stop>"
+
+
 def spawn_prompt(thread_id: str, body: str) -> tuple[str, str]:
     """First prompt of a spawned thread, as two segments (the body is shared by all siblings).
 
@@ -156,11 +216,12 @@ def spawn_prompt(thread_id: str, body: str) -> tuple[str, str]:
         body = body[1:]
     if body.endswith("\n"):
         body = body[:-1]
-    return (f"Your id is: {thread_id}.\n", body)
+    return (worker_header(thread_id), body)
 
 
 def resume_segments(kept_response: str, payloads: list[str]) -> tuple[str, ...]:
-    """What a thread's prompt grows by when its recv completes (PROTOCOLS §1, 'Resuming').
+    """What a thread's prompt grows by when its recv completes (docs/protocols.md §1, 'Resuming'):
+    the resumed-messages block that `received_blocks` reads back.
 
     next prompt = previous prompt + ⏎ + previous response + ⏎ + messages one per line + ⏎</recv>
     """

@@ -1,6 +1,6 @@
 """Schedulers: synchronous rounds and asynchronous event-driven, over one World.
 
-Two clocks, one set of rules (DESIGN.md, 'Time'). With a virtual-time backend (scripted) a step
+Two clocks, one set of rules (docs/architecture.md §7). With a virtual-time backend (scripted) a step
 that starts at t ends at t + its latency-model duration (with an engine profile: when the batch
 clock of runtime/latency.py says, steps in flight together sharing decode iterations), and
 completions are processed in (end time, thread id) order, so async runs and their preemptions
@@ -14,8 +14,8 @@ import asyncio
 import time
 from typing import Literal
 
-from mplm_bench.backends.base import Backend, Completion
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.backend import Backend, Completion
 from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
 from mplm_bench.runtime.protocol import thread_sort_key
 from mplm_bench.runtime.world import Ticket, World

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.dialect import Dialect
 from mplm_bench.runtime.protocol import (
@@ -40,7 +40,7 @@ class Ticket:
 @dataclass(frozen=True, slots=True)
 class Seed:
     """A thread the harness starts before any model call: the master has, in effect, already
-    spawned it and waits on every seed (PROTOCOLS §4: one reader per chunk)."""
+    spawned it and waits on every seed (docs/protocols.md §4: one reader per chunk)."""
 
     id: str
     segments: tuple[str, ...]
@@ -272,7 +272,7 @@ class World:
         for tid in ids:
             t = threads.get(tid)
             if t is None or t.state not in LIVE:
-                self.metrics.n_dropped_messages += 1  # unknown or stopped: dropped (PROTOCOLS §1)
+                self.metrics.n_dropped_messages += 1  # unknown or stopped: dropped (docs/protocols.md §1)
                 continue
             t.inbox.append(msg)
             delivered += 1

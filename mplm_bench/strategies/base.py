@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mplm_bench.backends.base import Backend, Sampling
 from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
+from mplm_bench.runtime.backend import Backend, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World

@@ -4,7 +4,6 @@ from mplm_bench.registry import strategies
 from mplm_bench.strategies.base import Strategy
 
 
-@strategies.register("cot")
+@strategies.register("cot", protocol="serial")
 class COTStrategy(Strategy):
-    name = "cot"
-    protocol = "serial"
+    """One thread, the serial protocol: the task's CoT prompt, one response."""

@@ -4,7 +4,6 @@ from mplm_bench.registry import strategies
 from mplm_bench.strategies.base import Strategy
 
 
-@strategies.register("fj")
+@strategies.register("fj", protocol="fj")
 class FJStrategy(Strategy):
-    name = "fj"
-    protocol = "fj"
+    """The fork-join protocol: the master joins on every worker it spawned."""

@@ -1,6 +1,6 @@
 """PaCoRe: rounds of parallel trajectories, each round reading the previous one's compacted answers.
 
-PROTOCOLS.md §5, after stepfun-ai/PaCoRe (arXiv 2601.05593; its reference `Exp` class): rounds =
+docs/protocols.md §5, after stepfun-ai/PaCoRe (arXiv 2601.05593; its reference `Exp` class): rounds =
 the preset's widths + a final round of 1. Round 1 sends the task's CoT prompt unchanged; each later
 round sends the synthesis template with the original prompt and the previous round's references.
 The answer is the single final response (no vote).
@@ -28,8 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from mplm_bench.registry import strategies
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.synthesis import synthesis_segments
 from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
-from mplm_bench.strategies.pacore_prompt import synthesis_segments
 from mplm_bench.strategies.trajectories import (
     EnsembleOptions,
     Trajectory,
@@ -40,7 +40,7 @@ from mplm_bench.strategies.trajectories import (
 )
 from mplm_bench.tasks.base import Instance, Task
 
-# PROTOCOLS.md §5: widths before the final round of 1.
+# docs/protocols.md §5: widths before the final round of 1.
 PRESETS: dict[str, tuple[int, ...]] = {"low": (4,), "medium": (16,), "high": (32, 4)}
 SHUFFLE_SEED = 42  # stepfun-ai/PaCoRe `Exp.random_seed`
 THINK_END = "</think>"
@@ -84,7 +84,7 @@ class PaCoReOptions(EnsembleOptions):
 
 
 def compact(text: str) -> str:
-    """The text after the last `</think>`, or all of it when there is none (PROTOCOLS.md §5)."""
+    """The text after the last `</think>`, or all of it when there is none (docs/protocols.md §5)."""
     return text.rsplit(THINK_END, 1)[-1]
 
 
@@ -106,11 +106,8 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
     return texts, ids, drops
 
 
-@strategies.register("pacore")
+@strategies.register("pacore", options=PaCoReOptions, protocol="serial")
 class PaCoReStrategy(Strategy):
-    name = "pacore"
-    protocol = "serial"
-    Options = PaCoReOptions
     options: PaCoReOptions
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:

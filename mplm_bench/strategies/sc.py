@@ -49,11 +49,8 @@ def vote_table(counts: Counter[str], scores: list[Score]) -> list[dict]:
     return [{"answer": a, "count": n, "correct": a in right} for a, n in rows]
 
 
-@strategies.register("sc")
+@strategies.register("sc", options=SCOptions, protocol="serial")
 class SCStrategy(Strategy):
-    name = "sc"
-    protocol = "serial"
-    Options = SCOptions
     options: SCOptions
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:

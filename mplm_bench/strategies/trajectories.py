@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from mplm_bench.backends.base import Completion, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
+from mplm_bench.runtime.backend import Completion, Sampling
 from mplm_bench.runtime.latency import LatencyModel
 from mplm_bench.runtime.protocol import MASTER_ID
 from mplm_bench.runtime.scheduler import Scheduler
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mplm_bench.strategies.base import Strategy
     from mplm_bench.tasks.base import Instance, Task
 
-# PROTOCOLS.md §5 (and stepfun-ai/PaCoRe's defaults): trajectories are sampled at temperature 1.0.
+# docs/protocols.md §5 (and stepfun-ai/PaCoRe's defaults): trajectories are sampled at temperature 1.0.
 DEFAULT_TEMPERATURE = 1.0
 
 

@@ -45,6 +45,15 @@ class TaskError(ValueError):
     """Bad task input (options, data file, dataset); the message is shown to the user as is."""
 
 
+class NoReferencePolicy(TaskError):
+    """The task has no scripted reference policy for a protocol: it runs on real models only."""
+
+
+def no_policy_message(task: str, protocol: str) -> str:
+    return (f"task {task!r} has no scripted reference policy for the {protocol!r} protocol, so it "
+            "runs on a real model (-b vllm or -b openai), not on -b scripted, -M replay or export-sft")
+
+
 class Instance(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -118,9 +127,10 @@ class Task(ABC):
     def score(self, instance: Instance, answer: str | None) -> Score:
         """Score the master's final answer (the body of its stop), None when it gave none."""
 
-    @abstractmethod
-    def policy(self, protocol: Protocol) -> Policy:
-        """The scripted reference policy for this protocol."""
+    def policy(self, protocol: Protocol) -> Policy | None:
+        """The scripted reference policy for this protocol, or None (the default): a task for real
+        models needs none, and `-b scripted`, replay and `export-sft` then say so in one line."""
+        return None
 
     def setup(self, instance: Instance, protocol: Protocol, ctx: SetupContext) -> SampleSetup:
         """How a sample starts under this protocol (see `SampleSetup`); by default the master's
@@ -144,8 +154,15 @@ class Task(ABC):
         return response
 
     def reference_policy(self, protocol: Protocol) -> ReferencePolicy:
-        """`policy(protocol)` bound to this task's `corrupt` (what backends are built with)."""
-        return ReferencePolicy(self.policy(protocol), partial(self.corrupt, protocol))
+        """`policy(protocol)` bound to this task's `corrupt` (what backends are built with);
+        NoReferencePolicy when the task has none for this protocol."""
+        if (found := self.reference_policy_or_none(protocol)) is None:
+            raise NoReferencePolicy(no_policy_message(self.name, protocol))
+        return found
+
+    def reference_policy_or_none(self, protocol: Protocol) -> ReferencePolicy | None:
+        write = self.policy(protocol)
+        return None if write is None else ReferencePolicy(write, partial(self.corrupt, protocol))
 
     def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
         """Default per-step generation budget when the user sets none (`-M max_tokens=`).

@@ -1,4 +1,4 @@
-"""Long-context QA (PROTOCOLS.md §4): LongBench-v2, local files, an offline generated set."""
+"""Long-context QA (docs/protocols.md §4): LongBench-v2, local files, an offline generated set."""
 
 from mplm_bench.tasks.longqa.task import LongQATask
 

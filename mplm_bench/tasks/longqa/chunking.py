@@ -16,7 +16,7 @@ SEPARATOR = "\n\n"
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
-# PROTOCOLS.md §4: a reader's summary budget, in tokens
+# docs/protocols.md §4: a reader's summary budget, in tokens
 SUMMARY_MAX, SUMMARY_MIN, SUMMARY_TOTAL = 2048, 192, 96_000
 
 
@@ -31,7 +31,7 @@ class Piece:
 
 
 def summary_budget(n_chunks: int) -> int:
-    """`min(2048, max(192, 96000 // n_chunks))` tokens (PROTOCOLS.md §4)."""
+    """`min(2048, max(192, 96000 // n_chunks))` tokens (docs/protocols.md §4)."""
     return min(SUMMARY_MAX, max(SUMMARY_MIN, SUMMARY_TOTAL // max(1, n_chunks)))
 
 

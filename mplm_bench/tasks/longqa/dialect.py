@@ -1,4 +1,4 @@
-"""The long-context protocols as a harness-driven dialect (PROTOCOLS.md §4).
+"""The long-context protocols as a harness-driven dialect (docs/protocols.md §4).
 
 The model writes plain text; this decides what it means, for the runtime to carry out:
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from mplm_bench.strategies.pacore_prompt import is_synthesis, parse_synthesis
+from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Policy
 from mplm_bench.tasks.longqa import prompts
 from mplm_bench.tasks.longqa.facts import (

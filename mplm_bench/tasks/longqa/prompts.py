@@ -1,4 +1,4 @@
-"""The prompts of the long-context protocols (PROTOCOLS.md §4), written for prompted instruct models.
+"""The prompts of the long-context protocols (docs/protocols.md §4), written for prompted instruct models.
 
 Harness-driven: the model writes plain text, so prompts ask for plain text — a summary, an answer,
 `[id]: question` lines, a final `The correct answer is (X)` — and resumed prompts say in words

@@ -1,6 +1,6 @@
 """Scoring: the multiple-choice letter, and exact match / token F1 for short answers.
 
-Multiple choice: the letter of `The correct answer is (X)` (PROTOCOLS.md §4, LongBench-v2's answer
+Multiple choice: the letter of `The correct answer is (X)` (docs/protocols.md §4, LongBench-v2's answer
 line), or of a common variant (`The correct answer is B`, `Answer: (C)`, `answer is D.`); the
 last such line counts, since a model may restate the options before it decides.
 Short answers: the text after the last `Answer:` (or `The correct answer is`) line, else the last

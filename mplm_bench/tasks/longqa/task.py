@@ -1,4 +1,4 @@
-"""The long-context QA task (PROTOCOLS.md §4): instances, protocol setups, scoring, policies.
+"""The long-context QA task (docs/protocols.md §4): instances, protocol setups, scoring, policies.
 
 Every protocol is harness-driven (`dialect.py`): the model writes plain text.
 - `serial` (CoT, and PaCoRe/SC trajectories): the whole context in one prompt. When the prompt and
@@ -45,7 +45,7 @@ from mplm_bench.tasks.longqa.policies import POLICIES
 from mplm_bench.tasks.longqa.records import Record
 from mplm_bench.tasks.longqa.scoring import score_record
 
-DEFAULT_CHUNK = 10_000  # PROTOCOLS.md §4: ~10k-token chunks
+DEFAULT_CHUNK = 10_000  # docs/protocols.md §4: ~10k-token chunks
 DEFAULT_QUERY_ROUNDS = 3
 STEP_BUDGET = 1024  # default max_tokens of a master, CoT or synthesis step
 WORKER_BUDGET = 512  # an FJ worker's short answer with evidence
@@ -66,11 +66,8 @@ def size_of(tokens: int) -> int:
     return 1000 * 2 ** max(0, math.ceil(math.log2(max(tokens, 1) / 1000)))
 
 
-@tasks.register("longqa")
+@tasks.register("longqa", options=LongQAOptions, protocols=("serial", "fj", "mplm"))
 class LongQATask(Task):
-    name = "longqa"
-    protocols = ("serial", "fj", "mplm")
-    Options = LongQAOptions
     options: LongQAOptions
 
     @cached_property

@@ -1,4 +1,4 @@
-"""Random 3-SAT (PROTOCOLS.md §3): DPLL traces for serial CoT, fork-join and MPLM."""
+"""Random 3-SAT (docs/protocols.md §3): DPLL traces for serial CoT, fork-join and MPLM."""
 
 from mplm_bench.tasks.sat.task import SATOptions, SATTask
 

@@ -1,6 +1,6 @@
 """How a 3-SAT step goes wrong under the noisy scripted backend (`Task.corrupt`).
 
-Every mistake is a wrong verdict, written in the step's own protocol text (PROTOCOLS.md §3):
+Every mistake is a wrong verdict, written in the step's own protocol text (docs/protocols.md §3):
 - a leaf or a conclusion (FJ/MPLM thread, or the root's `<stop>`): SAT and UNSAT are swapped
   throughout the step, so the message its parent receives is the wrong one;
 - a branch step: the thread decides its subformula on the spot instead of branching, with a

@@ -1,7 +1,7 @@
 """DPLL as the published SAT traces do it: unit propagation to a fixpoint, then branch.
 
 Every choice here fixes what a trace says, so it follows the MPLM paper's trace programs
-(arXiv 2607.01077, PROTOCOLS.md §3) rule for rule: the forced literal is always the one of the
+(arXiv 2607.01077, docs/protocols.md §3) rule for rule: the forced literal is always the one of the
 *first* unit clause in clause order; the empty formula is checked before an empty clause, and both
 before each propagation; the branch variable is the smallest one still in the formula; clause
 order and literal order are kept when simplifying. Each node starts from its own formula and an

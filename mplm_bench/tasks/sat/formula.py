@@ -1,7 +1,7 @@
 """Formula text of the published SAT traces: `( 7 ∨ ¬ 4 ∨ 1 ) ∧ ( 2 ∨ 3 ∨ ¬ 5 )`.
 
 A formula is a list of clauses, a clause a list of non-zero ints (DIMACS signs). Rendering is an
-interface: the released MPLM checkpoints (arXiv 2607.01077, PROTOCOLS.md §3) were trained on
+interface: the released MPLM checkpoints (arXiv 2607.01077, docs/protocols.md §3) were trained on
 exactly these characters. Parsing is lenient, because it reads what a thread was given.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 Clause = list[int]
 Formula = list[list[int]]
 
-# PROTOCOLS.md §3 / the MPLM paper's trace programs: clauses `( a ∨ b ∨ c )` joined by ` ∧ `,
+# docs/protocols.md §3 / the MPLM paper's trace programs: clauses `( a ∨ b ∨ c )` joined by ` ∧ `,
 # a negated literal is `¬ ` followed by the variable number.
 AND = " ∧ "
 OR = " ∨ "

@@ -1,4 +1,4 @@
-"""Random 3-SAT instances as PROTOCOLS.md §3 describes the MPLM paper's data (arXiv 2607.01077).
+"""Random 3-SAT instances as docs/protocols.md §3 describes the MPLM paper's data (arXiv 2607.01077).
 
 `int(n_vars × ratio)` clauses, each over 3 distinct variables (in sampled order) with random
 signs. Satisfiable instances are planted: draw an assignment, and flip one random literal of

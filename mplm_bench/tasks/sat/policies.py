@@ -1,12 +1,12 @@
 """Scripted reference policies: each reads only its thread's prompt text and writes the step.
 
-What a thread can know from its prompt (the runtime builds it, PROTOCOLS.md §1):
+What a thread can know from its prompt (the runtime builds it, docs/protocols.md §1):
 - its id: `Your id is: W.⏎` opens a spawned thread's prompt; the root (`0`) has no such line;
-- its parent: W without its last `.k` (children of W are W.0 / W.1, PROTOCOLS.md §3);
+- its parent: W without its last `.k` (children of W are W.0 / W.1, docs/protocols.md §3);
 - its formula: the first clauses after the id line (the root's prompt is the bare formula);
 - what it received: the lines of every `<recv…>⏎…⏎</recv>` block after its own first response.
 
-A spawned prompt is `Your id is: W.⏎⏎F⏎` here (the body between the spawn tags, PROTOCOLS.md §1),
+A spawned prompt is `Your id is: W.⏎⏎F⏎` here (the body between the spawn tags, docs/protocols.md §1),
 but `Your id is: W.⏎F` in the released trace programs; both read the same.
 """
 
@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mplm_bench.runtime.protocol import MASTER_ID
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.protocol import MASTER_ID, read_worker_id, received_blocks
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 from mplm_bench.tasks.sat.formula import Formula, parse_formula
 from mplm_bench.tasks.sat.synthesis import synthesis_policy
 from mplm_bench.tasks.sat.traces import TRY_UNITS, WAIT, conclusion, first_step, serial_trace
 
-_HEADER = re.compile(r"\s*Your id is:\s*(\S+?)\.[ \t]*\n")
-_RECV_BLOCK = re.compile(r"<\s*recv\b[^>]*>\n(.*?)\n?<\s*/\s*recv\s*>", re.S | re.I)
 _VERDICT = re.compile(r"^\W*(UNSAT|SAT)\b", re.I)
 
 
@@ -48,12 +46,12 @@ def parent_of(thread_id: str) -> str | None:
 
 
 def read_prompt(prompt: str) -> ThreadView:
-    m = _HEADER.match(prompt)
-    thread_id, rest = (m.group(1), prompt[m.end():]) if m else (MASTER_ID, prompt)
+    wid, start = read_worker_id(prompt)
+    thread_id, rest = (wid, prompt[start:]) if wid is not None else (MASTER_ID, prompt)
     cut = min((i for i in (rest.find(TRY_UNITS), rest.find("<")) if i >= 0), default=len(rest))
     formula, history = rest[:cut], rest[cut:]
     received = []
-    for block in _RECV_BLOCK.findall(history):
+    for block in received_blocks(history):
         for line in block.splitlines():
             if v := _VERDICT.match(line):
                 received.append(v.group(1).upper() == "SAT")
@@ -64,7 +62,7 @@ def read_prompt(prompt: str) -> ThreadView:
 def tree_policy(any_order: bool) -> Policy:
     """One DPLL node per thread. Fork-join (`any_order=False`) joins on both children and then
     concludes; MPLM (`any_order=True`) concludes SAT on the first `{SAT.}`, and after an
-    `{UNSAT.}` alone writes `<recv>` again and decides on the second reply (PROTOCOLS.md §3)."""
+    `{UNSAT.}` alone writes `<recv>` again and decides on the second reply (docs/protocols.md §3)."""
 
     def policy(prompt: str) -> str:
         view = read_prompt(prompt)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from mplm_bench.strategies.pacore_prompt import parse_synthesis
+from mplm_bench.runtime.synthesis import parse_synthesis
 from mplm_bench.tasks.sat.dpll import satisfies
 from mplm_bench.tasks.sat.formula import Formula, parse_formula, render_clause, variables
 from mplm_bench.tasks.sat.scoring import parse_answer
@@ -38,7 +38,7 @@ def final_body(text: str) -> str | None:
 def trace_assignment(text: str) -> dict[int, bool] | None:
     """The assignment on the path to the first `Result: SAT.` leaf of a serial trace, else None.
 
-    Depth is the indentation (two spaces a level, PROTOCOLS.md §3): a node's `Unit assignments`
+    Depth is the indentation (two spaces a level, docs/protocols.md §3): a node's `Unit assignments`
     line and its `Branch xV=b` choice are kept per depth, and a line at depth d closes everything
     deeper (the search has backtracked to d).
     """

@@ -1,11 +1,11 @@
-"""The random 3-SAT task (PROTOCOLS.md §3): instances, prompts, scoring, reference policies."""
+"""The random 3-SAT task (docs/protocols.md §3): instances, prompts, scoring, reference policies."""
 
 from __future__ import annotations
 
 import math
 import random
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -46,11 +46,8 @@ def make_instance(iid: str, clauses: Formula, label: str, n_vars: int, origin: s
     )
 
 
-@tasks.register("sat")
+@tasks.register("sat", options=SATOptions, protocols=("serial", "fj", "mplm"))
 class SATTask(Task):
-    name: ClassVar[str] = "sat"
-    protocols: ClassVar[tuple[Protocol, ...]] = ("serial", "fj", "mplm")
-    Options = SATOptions
     options: SATOptions
 
     def satisfiable_at(self, i: int) -> bool:
@@ -79,7 +76,7 @@ class SATTask(Task):
                 for r in read_source(source, n)]
 
     def prompt(self, instance: Instance, protocol: Protocol) -> str:
-        """The bare formula, no instructions (PROTOCOLS.md §3), for every protocol; a formula
+        """The bare formula, no instructions (docs/protocols.md §3), for every protocol; a formula
         without clauses is `TRUE` for serial and empty otherwise, as in the trace programs."""
         self._check(protocol)
         empty = SERIAL_EMPTY if protocol == "serial" else ""
@@ -108,7 +105,7 @@ class SATTask(Task):
         return 8192
 
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
-        """MPLM SAT runs asynchronously so a stop's preemption saves time (PROTOCOLS.md §3)."""
+        """MPLM SAT runs asynchronously so a stop's preemption saves time (docs/protocols.md §3)."""
         return "async" if protocol == "mplm" else "sync"
 
     def _check(self, protocol: Protocol) -> None:

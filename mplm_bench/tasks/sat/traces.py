@@ -1,6 +1,6 @@
 """The step texts of the published SAT traces, byte for byte.
 
-Source: PROTOCOLS.md §3, resolved against the trace programs released with the MPLM paper's
+Source: docs/protocols.md §3, resolved against the trace programs released with the MPLM paper's
 checkpoints (arXiv 2607.01077): the fork-join and MPLM generators (one thread = one DPLL node)
 and the serial-CoT generator (one response). The released checkpoints were trained on these
 strings, so they are an interface: every literal below is reproduced, not designed.
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mplm_bench.runtime.protocol import render_recv
 from mplm_bench.tasks.sat.dpll import assign, branch_variable, propagate
 from mplm_bench.tasks.sat.formula import SERIAL_EMPTY, render_formula
 
-# --- fork-join and MPLM threads (PROTOCOLS.md §3; arXiv 2607.01077 trace programs) ----------
+# --- fork-join and MPLM threads (docs/protocols.md §3; arXiv 2607.01077 trace programs) ----------
 TRY_UNITS = "Try unit propagation."  # first line of every thread's first step
 NO_UNITS = "No unit clauses."  # ... when propagation forced nothing
 CONCLUSION = "Conclusion for this subproblem: "  # + `SAT.` / `UNSAT.` (non-root aggregation)
-WAIT = "<recv>"  # MPLM: a first `{UNSAT.}` arrived alone; wait for the sibling
+WAIT = render_recv()  # MPLM: a first `{UNSAT.}` arrived alone; wait for the sibling
 SAT, UNSAT = "SAT.", "UNSAT."  # the only verdicts and message payloads (`{SAT.}` on the wire)
 
 
@@ -26,13 +27,13 @@ def verdict(sat: bool) -> str:
 
 
 def unit_line(var: int, value: bool) -> str:
-    """`- Unit: x4 = False` (PROTOCOLS.md §3)."""
+    """`- Unit: x4 = False` (docs/protocols.md §3)."""
     return f"- Unit: x{var} = {value}"
 
 
 def report(sat: bool, parent: str | None) -> str:
     """How a thread ends: `<send [P]>{SAT.}</send> <stop>` (a space before `<stop>`), or the
-    root's final answer `<stop>SAT.</stop>` (PROTOCOLS.md §3)."""
+    root's final answer `<stop>SAT.</stop>` (docs/protocols.md §3)."""
     if parent is None:
         return f"<stop>{verdict(sat)}</stop>"
     return f"<send [{parent}]>{{{verdict(sat)}}}</send> <stop>"
@@ -40,14 +41,14 @@ def report(sat: bool, parent: str | None) -> str:
 
 def recv_children(thread_id: str, any_order: bool) -> str:
     """FJ joins on both children, `<recv [W.0, W.1]>` (ids joined by `, `); MPLM takes any."""
-    return WAIT if any_order else f"<recv [{thread_id}.0, {thread_id}.1]>"
+    return WAIT if any_order else render_recv([f"{thread_id}.0", f"{thread_id}.1"], sep=", ")
 
 
 def first_step(clauses: Sequence[Sequence[int]], thread_id: str, parent: str | None,
                any_order: bool) -> str:
     """A thread's first response: propagate, then report a leaf or spawn both branches.
 
-    Branch text (PROTOCOLS.md §3): `Branch on xV.⏎<spawn [W.0]>⏎{F|V=False}⏎</spawn>⏎<spawn [W.1]>⏎
+    Branch text (docs/protocols.md §3): `Branch on xV.⏎<spawn [W.0]>⏎{F|V=False}⏎</spawn>⏎<spawn [W.1]>⏎
     {F|V=True}⏎</spawn>⏎` + the receive; child `W.0` takes V=False, `W.1` V=True. A formula with no
     clauses left renders empty (the spawn body is then `⏎⏎`).
     """
@@ -77,7 +78,7 @@ def conclusion(sat: bool, parent: str | None) -> str:
     return f"{CONCLUSION}{verdict(sat)}\n{report(sat, parent)}"
 
 
-# --- serial CoT (PROTOCOLS.md §3 "Serial"; arXiv 2607.01077 serial trace program) ------------
+# --- serial CoT (docs/protocols.md §3 "Serial"; arXiv 2607.01077 serial trace program) ------------
 INDENT = "  "  # two spaces per depth level
 
 

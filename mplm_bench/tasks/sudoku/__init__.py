@@ -1,4 +1,4 @@
-"""Sudoku (PROTOCOLS.md §2): generator, published trace formats, reference policies, loaders.
+"""Sudoku (docs/protocols.md §2): generator, published trace formats, reference policies, loaders.
 
 Importing the package registers the task as `sudoku` (see `mplm_bench.registry`).
 """

@@ -1,7 +1,7 @@
 """The Sudoku strings of the published traces, and lenient parsers for them.
 
 Every string built here is an interface: the released MPLM checkpoints (arXiv 2607.01077,
-PROTOCOLS.md §2) were trained on exactly these characters, so spacing and separators matter.
+docs/protocols.md §2) were trained on exactly these characters, so spacing and separators matter.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from math import isqrt
 Cell = tuple[int, int]
 Grid = list[list[int]]
 
-# PROTOCOLS.md §2: the master's first prompt, identical for serial, fj and mplm.
+# docs/protocols.md §2: the master's first prompt, identical for serial, fj and mplm.
 PROMPT_PREFIX = "Solve this Sudoku:\n"
 
 # One clue-map entry `(r,c): {v}`; lenient about spaces because models drift on them.
 CLUE_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*:\s*\{\s*(\d+)\s*\}")
 # A candidate-map entry with any number of values: `(r,c): {2,3,4}`.
 ENTRY_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*:\s*\{([\d\s,]*)\}")
-# A worker payload `{ From W: V }`, V a value or None (PROTOCOLS.md §2, fj and mplm).
+# A worker payload `{ From W: V }`, V a value or None (docs/protocols.md §2, fj and mplm).
 FROM_RE = re.compile(r"\{\s*From\s+(\d+)\s*:\s*(\d+|None)\s*\}")
 _ROW_RE = re.compile(r"\[([\d\s,]*)\]")
 _GRID_RE = re.compile(r"\[\s*(\[[\d\s,]*\](?:\s*,\s*\[[\d\s,]*\])*)\s*,?\s*\]")
@@ -28,17 +28,17 @@ _GRID_RE = re.compile(r"\[\s*(\[[\d\s,]*\](?:\s*,\s*\[[\d\s,]*\])*)\s*,?\s*\]")
 
 def compact_set(values: Iterable[int]) -> str:
     """`{2,3,4}`: sets inside clue maps and serial-CoT lines are joined by `,` with no space
-    (PROTOCOLS.md §2; MPLM paper trace programs)."""
+    (docs/protocols.md §2; MPLM paper trace programs)."""
     return "{" + ",".join(map(str, sorted(values))) + "}"
 
 
 def spaced_set(values: Iterable[int]) -> str:
-    """`{1, 2, 5}`: candidate sets in fj/mplm worker text are joined by `, ` (PROTOCOLS.md §2)."""
+    """`{1, 2, 5}`: candidate sets in fj/mplm worker text are joined by `, ` (docs/protocols.md §2)."""
     return "{" + ", ".join(map(str, sorted(values))) + "}"
 
 
 def clue_map(cells: Mapping[Cell, Iterable[int]]) -> str:
-    """`{ (r,c): {v}, (r,c): {v} }`, cells sorted by (r,c) (PROTOCOLS.md §2, "clue map").
+    """`{ (r,c): {v}, (r,c): {v} }`, cells sorted by (r,c) (docs/protocols.md §2, "clue map").
 
     An empty map renders as `{  }` — the same `"{ " + "" + " }"` the trace programs produce.
     """
@@ -56,12 +56,12 @@ def master_prompt(puzzle: Sequence[Sequence[int]]) -> str:
 
 
 def render_grid(grid: Sequence[Sequence[int]]) -> str:
-    """`[[3, 4, 2, 1], [2, 1, 3, 4]]`: `str()` of a Python list of int rows (PROTOCOLS.md §2)."""
+    """`[[3, 4, 2, 1], [2, 1, 3, 4]]`: `str()` of a Python list of int rows (docs/protocols.md §2)."""
     return str([[int(v) for v in row] for row in grid])
 
 
 def final_answer(grid: Sequence[Sequence[int]]) -> str:
-    """`<stop>⏎GRID⏎</stop>`: the master's final answer (PROTOCOLS.md §2)."""
+    """`<stop>⏎GRID⏎</stop>`: the master's final answer (docs/protocols.md §2)."""
     return "<stop>\n" + render_grid(grid) + "\n</stop>"
 
 

@@ -1,4 +1,4 @@
-"""Puzzle generation as described in PROTOCOLS.md §2 (the MPLM paper's data recipe).
+"""Puzzle generation as described in docs/protocols.md §2 (the MPLM paper's data recipe).
 
 A solved grid comes from the standard base pattern with rows shuffled within bands, columns
 within stacks, bands, stacks and digits permuted. Clues are then visited in random order and

@@ -1,7 +1,7 @@
 """Board geometry: box side, peers, worker ids. Cached per N because policies ask per step.
 
 Cells are 0-indexed (r, c); the worker thread of a cell has id r·N + c + 1, so the master keeps
-id 0 (PROTOCOLS.md §2).
+id 0 (docs/protocols.md §2).
 """
 
 from __future__ import annotations
@@ -52,6 +52,6 @@ def box_index(size: int) -> tuple[int, ...]:
 @lru_cache(maxsize=4096)
 def neighbor_ids_text(r: int, c: int, size: int) -> str:
     """`0,ID,...`: the master then every peer's worker id ascending — the MPLM send list
-    (PROTOCOLS.md §2, NEIGHBORS; arXiv 2607.01077 trace program)."""
+    (docs/protocols.md §2, NEIGHBORS; arXiv 2607.01077 trace program)."""
     peers = peer_table(size)[r * size + c]
     return ",".join(["0", *(str(p + 1) for p in peers)])

@@ -1,7 +1,7 @@
 """Scripted reference policies: serial CoT, fork-join and MPLM, each a `Callable[[str], str]`.
 
 Each reproduces, from the prompt text alone, the response the MPLM paper's trace programs wrote
-for that step (arXiv 2607.01077; strings per PROTOCOLS.md §2). A policy never sees the solution:
+for that step (arXiv 2607.01077; strings per docs/protocols.md §2). A policy never sees the solution:
 it reads the givens, the received `{ From W: V }` lines and its own earlier responses, and infers
 N with `infer_size` (exact for any puzzle with a unique solution).
 
@@ -11,11 +11,19 @@ body string (all workers spawned together share one body) and only regexes touch
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.protocol import (
+    WORKER_PREFIX,
+    is_resumed,
+    last_recv,
+    read_worker_id,
+    render_recv,
+    render_spawn,
+    render_stop,
+)
+from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.sudoku.formats import (
     CLUE_RE,
     FROM_RE,
@@ -28,10 +36,6 @@ from mplm_bench.tasks.sudoku.formats import (
 from mplm_bench.tasks.sudoku.geometry import box_index, neighbor_ids_text
 from mplm_bench.tasks.sudoku.serial import serial_response
 from mplm_bench.tasks.sudoku.synthesis import synthesis_policy
-
-WORKER_PREFIX = "Your id is:"  # PROTOCOLS.md §1: a spawned thread's prompt starts `Your id is: W.`
-_WORKER_ID = re.compile(r"Your id is:\s*(\d+)")
-_IDS = re.compile(r"\[([\d\s,]*)\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +90,15 @@ def _values(mask: int, size: int) -> list[int]:
     return [v for v in range(1, size + 1) if mask >> v & 1]
 
 
-def _resumed(prompt: str) -> bool:
-    # PROTOCOLS.md §1: a resumed prompt ends with `⏎</recv>`; rstrip copies nothing here.
-    return prompt.rstrip().endswith("</recv>")
-
-
 def _worker(prompt: str) -> tuple[int, str, str]:
-    """(id, body, rest): the first line names the id, the second is the spawn body."""
-    nl1 = prompt.find("\n")
-    m = _WORKER_ID.match(prompt)
-    if m is None or nl1 < 0:
+    """(id, body, rest): the worker header names the id, the line after it is the spawn body."""
+    wid, start = read_worker_id(prompt)
+    if wid is None or not wid.isdigit():
         raise ValueError("not a Sudoku worker prompt")
-    nl2 = prompt.find("\n", nl1 + 1)
+    nl2 = prompt.find("\n", start)
     if nl2 < 0:
-        return int(m.group(1)), prompt[nl1 + 1 :], ""
-    return int(m.group(1)), prompt[nl1 + 1 : nl2], prompt[nl2:]
+        return int(wid), prompt[start:], ""
+    return int(wid), prompt[start:nl2], prompt[nl2:]
 
 
 def _givens(prompt: str) -> Board:
@@ -127,10 +125,10 @@ def serial_policy(prompt: str) -> str:
 def _fj_spawn(board: Board) -> str:
     """`<spawn [ids]>{current clue map}</spawn>⏎<recv [ids]>`, one worker per empty cell."""
     grid = board.grid()
-    ids = ",".join(str(i + 1) for i in range(board.size**2) if i not in board.cells)
+    ids = [str(i + 1) for i in range(board.size**2) if i not in board.cells]
     if not ids:
         return final_answer(grid)
-    return f"<spawn [{ids}]>{grid_clue_map(grid)}</spawn>\n<recv [{ids}]>"  # PROTOCOLS.md §2
+    return render_spawn(ids, grid_clue_map(grid)) + "\n" + render_recv(ids)  # docs/protocols.md §2
 
 
 def _fj_master_resumed(prompt: str) -> str:
@@ -139,7 +137,7 @@ def _fj_master_resumed(prompt: str) -> str:
     start = prompt.rfind("<spawn")
     open_end = prompt.find(">", start)
     body_end = prompt.find("</spawn>", open_end)
-    recv = prompt.rfind("<recv")
+    _, recv = last_recv(prompt)
     if min(start, open_end, body_end, recv) < 0:
         raise ValueError("fork-join master prompt without a spawn/recv round")
     body = prompt[open_end + 1 : body_end]
@@ -167,7 +165,7 @@ def _fj_worker(prompt: str) -> str:
     cands = board.candidates(wid - 1)
     full = (1 << (size + 1)) - 2
     value = str(cands.bit_length() - 1) if cands and not cands & (cands - 1) else "None"
-    # PROTOCOLS.md §2, fork-join worker (one step); `, `-joined sets.
+    # docs/protocols.md §2, fork-join worker (one step); `, `-joined sets.
     return (
         f"My id is {wid} which corresponds to cell ({r},{c}).\n"
         f"The neighboring cells already have the following values: "
@@ -179,7 +177,7 @@ def _fj_worker(prompt: str) -> str:
 
 def fj_policy(prompt: str) -> str:
     if prompt.startswith(PROMPT_PREFIX):
-        return _fj_master_resumed(prompt) if _resumed(prompt) else _fj_spawn(_givens(prompt))
+        return _fj_master_resumed(prompt) if is_resumed(prompt) else _fj_spawn(_givens(prompt))
     if prompt.startswith(WORKER_PREFIX):
         return _fj_worker(prompt)
     raise _unknown(prompt)
@@ -187,15 +185,14 @@ def fj_policy(prompt: str) -> str:
 
 # -- MPLM ---------------------------------------------------------------------------------------
 def _mplm_master(prompt: str) -> str:
-    if not _resumed(prompt):
+    if not is_resumed(prompt):
         board = _givens(prompt)
-        ids = ",".join(map(str, range(1, board.size**2 + 1)))
-        # PROTOCOLS.md §2: spawn every cell once with the givens, then wait for all of them.
-        return f"<spawn [{ids}]>{grid_clue_map(board.grid())}</spawn>\n<recv [{ids}]>"
-    recv = prompt.rfind("<recv")
-    m = _IDS.search(prompt, recv)
-    ids = [int(t) for t in m.group(1).replace(",", " ").split()] if m else []
-    replies = FROM_RE.findall(prompt, recv)
+        ids = [str(i) for i in range(1, board.size**2 + 1)]
+        # docs/protocols.md §2: spawn every cell once with the givens, then wait for all of them.
+        return render_spawn(ids, grid_clue_map(board.grid())) + "\n" + render_recv(ids)
+    recv_ids, recv = last_recv(prompt)
+    ids = [int(t) for t in recv_ids or () if t.isdigit()]
+    replies = FROM_RE.findall(prompt, max(recv, 0))
     # The recv list is [1..N²], so it states N exactly; fall back to the replies' ids.
     size = infer_size(1, max([*ids, *(int(w) for w, _ in replies)], default=1))
     grid = [[0] * size for _ in range(size)]
@@ -207,8 +204,8 @@ def _mplm_master(prompt: str) -> str:
 
 
 def _mplm_send(wid: int, r: int, c: int, v: int, size: int) -> str:
-    # PROTOCOLS.md §2: `<send [0,NEIGHBORS]>{ From W: v }</send><stop>`, no space before <stop>
-    return f"<send [{neighbor_ids_text(r, c, size)}]>{{ From {wid}: {v} }}</send><stop>"
+    # docs/protocols.md §2: `<send [0,NEIGHBORS]>{ From W: v }</send><stop>`, no space before <stop>
+    return f"<send [{neighbor_ids_text(r, c, size)}]>{{ From {wid}: {v} }}</send>" + render_stop()
 
 
 def _mplm_worker(prompt: str) -> str:
@@ -217,7 +214,7 @@ def _mplm_worker(prompt: str) -> str:
     size = board.size
     r, c = divmod(wid - 1, size)
     full = (1 << (size + 1)) - 2
-    if not _resumed(prompt):  # PROTOCOLS.md §2, MPLM worker first step
+    if not is_resumed(prompt):  # docs/protocols.md §2, MPLM worker first step
         head = f"My id is {wid} which corresponds to cell ({r},{c}). "
         v = board.cells.get(wid - 1)
         if v is not None:
@@ -226,13 +223,13 @@ def _mplm_worker(prompt: str) -> str:
                 f"The remaining candidates are: {{{v}}}.\n" + _mplm_send(wid, r, c, v, size)
             )
         domain = spaced_set(range(1, size + 1))
-        return head + f"The cell is empty.\nThe remaining candidates are: {domain}.\n<recv>"
+        return head + f"The cell is empty.\nThe remaining candidates are: {domain}.\n" + render_recv()
     seen = 0
     for w, v in FROM_RE.findall(rest):
         if v != "None" and int(w) != wid:
             seen |= 1 << int(v)
     cands = full & ~seen
-    # PROTOCOLS.md §2, MPLM later step; "sent values" = domain minus remaining candidates.
+    # docs/protocols.md §2, MPLM later step; "sent values" = domain minus remaining candidates.
     text = (
         "The neighboring cells have sent the following values: "
         f"{spaced_set(_values(full & seen, size))}.\n"
@@ -240,7 +237,7 @@ def _mplm_worker(prompt: str) -> str:
     )
     if cands and not cands & (cands - 1):
         return text + _mplm_send(wid, r, c, cands.bit_length() - 1, size)
-    return text + "<recv>"
+    return text + render_recv()
 
 
 def mplm_policy(prompt: str) -> str:

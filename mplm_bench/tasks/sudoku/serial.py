@@ -1,6 +1,6 @@
 """The serial CoT trace: rounds of simultaneous elimination, written as one response.
 
-Format per PROTOCOLS.md §2 ("Serial CoT") and the serial trace program released with the MPLM
+Format per docs/protocols.md §2 ("Serial CoT") and the serial trace program released with the MPLM
 paper (arXiv 2607.01077). Details that program fixes and the prose leaves open:
 - every round eliminates using only cells solved *before* it (updates apply after the round);
 - a cell is reported only when its new set is non-empty and smaller; its "neighboring values"
@@ -34,7 +34,7 @@ def serial_response(puzzle: list[list[int]]) -> str:
                 cols[i % size] |= m
                 boxes[box[i]] |= m
         updates: dict[int, int] = {}
-        lines.append(f"\nRound {k}:")  # PROTOCOLS.md §2
+        lines.append(f"\nRound {k}:")  # docs/protocols.md §2
         for i, m in enumerate(cand):
             if _single(m):
                 continue
@@ -43,7 +43,7 @@ def serial_response(puzzle: list[list[int]]) -> str:
             if new and new != m:
                 updates[i] = new
                 r, c = divmod(i, size)
-                lines.append(  # PROTOCOLS.md §2: no final period, `,`-joined sets
+                lines.append(  # docs/protocols.md §2: no final period, `,`-joined sets
                     f"For cell ({r},{c}), the neighboring cells have the values "
                     f"{compact_set(values(seen))}.\n"
                     f"The remaining candidates are: {compact_set(values(new))}"
@@ -53,7 +53,7 @@ def serial_response(puzzle: list[list[int]]) -> str:
         entries = ", ".join(
             f"({i // size},{i % size}): {compact_set(values(m))}" for i, m in enumerate(cand)
         )
-        # PROTOCOLS.md §2: the map in clue-map form; the space before the colon is in the trace.
+        # docs/protocols.md §2: the map in clue-map form; the space before the colon is in the trace.
         lines.append("The current remaining candidates of the sudoku is :{ " + entries + " }")
         if not updates or all(map(_single, cand)):
             break

@@ -1,4 +1,4 @@
-"""Naked singles: the only deduction the published traces use (PROTOCOLS.md §2).
+"""Naked singles: the only deduction the published traces use (docs/protocols.md §2).
 
 Candidates are bitmasks (bit v set = value v possible), kept per row, column and box, so a
 cell's candidates are one OR and one AND. Naked singles are monotone: filling more cells only

@@ -9,7 +9,7 @@ serial elimination trace on the original givens. It reads only the prompt text.
 
 from __future__ import annotations
 
-from mplm_bench.strategies.pacore_prompt import parse_synthesis
+from mplm_bench.runtime.synthesis import parse_synthesis
 from mplm_bench.tasks.sudoku.formats import (
     PROMPT_PREFIX,
     Grid,

@@ -42,11 +42,8 @@ class SudokuOptions(TaskOptions):
         return v
 
 
-@tasks.register("sudoku")
+@tasks.register("sudoku", options=SudokuOptions, protocols=("serial", "fj", "mplm"))
 class SudokuTask(Task):
-    name = "sudoku"
-    protocols = ("serial", "fj", "mplm")
-    Options = SudokuOptions
     options: SudokuOptions
 
     def _tag(self) -> str:
@@ -130,7 +127,7 @@ class SudokuTask(Task):
         return corrupt_step(prompt, response, rng)
 
     def scheduler(self, protocol: Protocol) -> SchedulerKind:
-        return "sync"  # PROTOCOLS.md §2: MPLM Sudoku runs in synchronous rounds
+        return "sync"  # docs/protocols.md §2: MPLM Sudoku runs in synchronous rounds
 
     def _check(self, protocol: Protocol) -> None:
         if protocol not in self.protocols:

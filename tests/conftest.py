@@ -1,0 +1,51 @@
+"""What many test modules share: the command line as a user runs it (a subprocess, this checkout
+first on the path), the same in-process (fast), and fixtures for a scripted run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "mplm_bench.cli"]
+ENV = os.environ | {"PYTHONPATH": str(REPO)}
+SCRIPTED_RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=4"]
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """`mplm-bench ARGS` in a fresh interpreter (what a user's shell does), output captured."""
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                          env=ENV | (env or {}), timeout=timeout)
+
+
+def invoke_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    """The CLI in-process (fast), in the same shape as `run_cli`; an uncaught exception (not an
+    exit) is raised, so a traceback fails the test."""
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    return run_cli
+
+
+@pytest.fixture
+def scripted_run(tmp_path: Path) -> Path:
+    """The folder of a finished scripted run (MPLM Sudoku 4×4, 3 samples) under tmp_path/out."""
+    r = invoke_cli(*SCRIPTED_RUN, "-n", "3", "--out", tmp_path / "out", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run,) = (tmp_path / "out").iterdir()
+    return run
