@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.backends.base import BackendError, Completion, Request
+from mplm_bench.backends.base import BackendError, Completion, Request, cut_at_stop
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
 from mplm_bench.strategies.pacore_prompt import is_synthesis
@@ -102,7 +102,7 @@ class ScriptedBackend:
         if request.system not in self._overhead:
             self._overhead[request.system] = self.counter.overhead(request.system)
         count = self.counter.count
-        segments = request.segments
+        segments = request.segments + (request.assistant or ())
         if previous is not None:
             old, n_old = previous
             k = len(old)
@@ -116,14 +116,14 @@ class ScriptedBackend:
         n_prompt = self.prompt_tokens(request, previous)
         # an ideal prefix cache: the thread's previous prompt is cached when this one extends it
         cached = previous[1] if previous is not None else 0
-        self._last[thread_key] = (request.segments, n_prompt)
+        self._last[thread_key] = (request.segments + (request.assistant or ()), n_prompt)
         if len(self._last) > 200_000:
             self._last.popitem(last=False)
         limit = self.options.max_model_len
         if limit is not None and n_prompt > limit:
             return Completion("", n_prompt, 0, "prompt_too_long",
                               error=f"prompt of {n_prompt} tokens exceeds max_model_len={limit}")
-        text = self._respond(request.prompt)
+        text, stop_reason = cut_at_stop(self._respond(request.policy_text), request.stop)
         n_out = self.counter.count(text)
         noise = None if self._spared(request) else self.noise
         if noise is not None and (wrong := noise.apply(request, text, n_prompt, n_out)) is not None:
@@ -135,8 +135,9 @@ class ScriptedBackend:
             budget = min(budget or limit, limit - n_prompt)
         if budget is not None and n_out > budget:  # cut like an engine would; character-proportional is close enough
             text = text[: len(text) * budget // max(n_out, 1)]
-            n_out, finish = budget, "length"
-        return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt))
+            n_out, finish, stop_reason = budget, "length", None
+        return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt),
+                          stop_reason=stop_reason)
 
     def _spared(self, request: Request) -> bool:
         """A step the noise leaves exact (`-M exact_synthesis`: PaCoRe's synthesis steps)."""

@@ -58,6 +58,7 @@ CALL_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("cached_prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
     ("finish_reason", pa.string()),
+    ("stop_reason", pa.string()),
     ("status", pa.string()),
     ("start_wall", pa.float64()),
     ("end_wall", pa.float64()),
