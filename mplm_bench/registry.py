@@ -58,7 +58,8 @@ class Registry(Generic[T]):
 tasks: Registry[Any] = Registry(
     "task",
     {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat",
-     "longqa": "mplm_bench.tasks.longqa"},
+     "longqa": "mplm_bench.tasks.longqa", "multiply": "mplm_bench.tasks.multiply",
+     "math": "mplm_bench.tasks.mathqa"},
 )
 strategies: Registry[Any] = Registry(
     "strategy",
@@ -68,6 +69,9 @@ strategies: Registry[Any] = Registry(
         "mplm": "mplm_bench.strategies.mplm",
         "pacore": "mplm_bench.strategies.pacore",
         "sc": "mplm_bench.strategies.sc",
+        "threadweaver": "mplm_bench.strategies.threadweaver",
+        "parallel-r1": "mplm_bench.strategies.parallel_r1",
+        "multiverse": "mplm_bench.strategies.multiverse",
     },
 )
 backends: Registry[Any] = Registry(

@@ -322,6 +322,20 @@ class World:
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
+                if (closes := getattr(self.dialect, "closes", None)) is not None and closes(t, msgs):
+                    self._close_at_join(t)
+                    if self.done:
+                        return
+
+    def _close_at_join(self, t: Thread) -> None:
+        """A continuation dialect ends the thread at its join, with no further step (ThreadWeaver:
+        a branch cut by EOS or its length closes the block and the trace)."""
+        self._end_thread(t, "stop")
+        if t.id == MASTER_ID:
+            self.metrics.answer = "".join(t.assistant if t.assistant is not None else t.segments)
+            self.finish(Status.OK)
+            # the trace ends at the join: its critical path is the slowest branch's end
+            self.metrics.critical_path_tokens = max(self.metrics.critical_path_tokens, t.ready_cp)
 
     def _end_thread(self, thread: Thread, why: str) -> None:
         thread.state = ThreadState.STOPPED
