@@ -13,6 +13,7 @@ from typing import Any
 
 from mplm_bench.strategies.adaptive.final import FINAL_ANSWER, FinalAnswer
 from mplm_bench.strategies.adaptive.scripted import trace_policy
+from mplm_bench.strategies.pacore_prompt import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError
 from mplm_bench.tasks.boxed.answers import last_boxed, verify
 
@@ -54,7 +55,15 @@ class BoxedTask(Task):
 
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
-        return trace_policy(lambda user: self.trace(protocol, problem_of(user)), protocol)
+        return trace_policy(lambda user: self._write(protocol, user), protocol)
+
+    def _write(self, protocol: Protocol, user: str) -> str:
+        if is_synthesis(user):  # PaCoRe: synthesis over the references' final boxed answers
+            view = parse_synthesis(user)
+            answers = [last_boxed(r) or "none" for r in view.references]
+            return (f"The references' final answers: {', '.join(answers)}. Checking the work again.\n"
+                    + self.trace(protocol, problem_of(view.original)))
+        return self.trace(protocol, problem_of(user))
 
     @abstractmethod
     def trace(self, protocol: Protocol, problem: str) -> str:
