@@ -7,4 +7,5 @@ from mplm_bench.strategies.base import Strategy
 @strategies.register("cot")
 class COTStrategy(Strategy):
     name = "cot"
+    generic = True
     protocol = "serial"

@@ -109,6 +109,7 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
 @strategies.register("pacore")
 class PaCoReStrategy(Strategy):
     name = "pacore"
+    generic = True
     protocol = "serial"
     Options = PaCoReOptions
     options: PaCoReOptions

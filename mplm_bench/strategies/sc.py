@@ -52,6 +52,7 @@ def vote_table(counts: Counter[str], scores: list[Score]) -> list[dict]:
 @strategies.register("sc")
 class SCStrategy(Strategy):
     name = "sc"
+    generic = True
     protocol = "serial"
     Options = SCOptions
     options: SCOptions
