@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from toys import CharCounter
+
 from mplm_bench.backends.base import ASSISTANT_MARK, Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World
-from toys import CharCounter
 
 PROMPT = "Compute it.\n\nPlease reason step by step, and put your final answer within \\boxed{}."
 

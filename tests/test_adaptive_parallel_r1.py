@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adaptive_helpers import run, split
+
 from mplm_bench.backends.base import Sampling
 from mplm_bench.runtime.accounting import Status
 from mplm_bench.strategies.adaptive.paths import PathsDialect

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from adaptive_helpers import PROMPT, run, split
+
 from mplm_bench.runtime.accounting import Status
 from mplm_bench.strategies.adaptive.columns import adaptive_columns
 from mplm_bench.strategies.adaptive.outline import (
