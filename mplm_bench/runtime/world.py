@@ -125,9 +125,6 @@ class World:
             cp_start=thread.ready_cp,
             consumed_from=self._consumed.pop(thread.id, ""),
         )
-        if self.log_prompts:
-            rec.prompt = thread.prompt  # a string of its own per call: it counts against the cap
-            self.chars += len(rec.prompt)
         self.calls.append(rec)
         sampling, stop = self._sampling.get(thread.id, self.sampling), ()
         if (shape := getattr(self.dialect, "step", None)) is not None:
@@ -141,6 +138,11 @@ class World:
             assistant=None if thread.assistant is None else tuple(thread.assistant),
             stop=stop,
         )
+        if self.log_prompts:
+            # a string of its own per call: it counts against the cap (a continuation's shows the
+            # assistant text so far after Request.policy_text's marker)
+            rec.prompt = req.policy_text
+            self.chars += len(rec.prompt)
         return Ticket(call, thread.id, thread.generation, req, rec)
 
     # -- finishing steps -----------------------------------------------------------------
