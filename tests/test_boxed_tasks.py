@@ -146,3 +146,21 @@ def test_pacore_synthesis_reads_the_references_boxed_answers():
     prompt = render_synthesis(task.prompt(inst, "serial"), ["x \\boxed{1}", "y \\boxed{2}"])
     out = task.reference_policy("serial")(prompt)
     assert out.startswith("The references' final answers: 1, 2.") and task.score(inst, out).correct
+
+
+def test_export_sft_writes_whole_parallel_traces(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    r = CliRunner().invoke(app, ["export-sft", "-t", "multiply", "-p", "threadweaver", "-n", "3",
+                                 "--out", str(tmp_path / "sft")])
+    assert r.exit_code == 0, r.output
+    rows = pd.concat([pd.read_parquet(tmp_path / "sft" / f) for f in ("train.parquet", "validation.parquet")])
+    assert len(rows) == 3 and rows["correct"].all()
+    task = MultiplyTask()
+    for _, row in rows.iterrows():
+        user, assistant = row["messages"][1]["content"], row["messages"][2]["content"]
+        assert assistant == task.reference_policy("threadweaver")(user)  # the whole trace, tags and all
+        assert "</Outlines>\n<Thread>\n1:" in assistant
