@@ -14,7 +14,9 @@ A *continuation* dialect (the model-driven fork-join systems of docs/parallel.md
 `continuation = True`, `step(thread, sampling) -> (sampling, stop strings)` and
 `fork(parent, child_id, body) -> segments`: every thread's prompt then ends inside one assistant
 turn (`Thread.assistant`), a spawned child starts on its parent's user segments and assistant
-text plus what `fork` returns (its branch header), and a resume grows the assistant text.
+text plus what `fork` returns (its branch header), and a resume grows the assistant text. Its
+optional `closes(thread, messages) -> bool` ends a thread at a join, with no further step (the
+thread's whole assistant text is then the answer).
 """
 
 from __future__ import annotations
