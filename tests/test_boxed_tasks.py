@@ -164,3 +164,19 @@ def test_export_sft_writes_whole_parallel_traces(tmp_path):
         user, assistant = row["messages"][1]["content"], row["messages"][2]["content"]
         assert assistant == task.reference_policy("threadweaver")(user)  # the whole trace, tags and all
         assert "</Outlines>\n<Thread>\n1:" in assistant
+
+
+def test_list_prints_the_matrix_and_an_unsupported_pair_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from mplm_bench.cli import app
+
+    r = CliRunner().invoke(app, ["list"])
+    assert r.exit_code == 0 and "task × strategy" in r.output
+    assert "generic strategies" in r.output and "task protocols" in r.output
+    row = next(line for line in r.output.splitlines() if "multiply" in line and "✓" in line)
+    assert row.count("✓") == 6 and row.count("–") == 2  # every generic strategy; neither task protocol
+    r = CliRunner().invoke(app, ["run", "-t", "sudoku", "-s", "threadweaver", "-b", "scripted", "-n", "1",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "does not run on task 'sudoku'" in r.output
+    assert not list(tmp_path.iterdir())
