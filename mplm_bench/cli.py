@@ -162,7 +162,7 @@ _ROWS = "Which rows"
 def export_sft(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
     out: Annotated[Path, typer.Option(help="Folder for train/validation files and README.md (the dataset card).", rich_help_panel=_OUT)],
-    protocol: Annotated[list[str], typer.Option("--protocol", "-p", help="serial, fj, mplm or pacore (PaCoRe synthesis steps); repeat to mix.", rich_help_panel=_WHAT)],
+    protocol: Annotated[list[str], typer.Option("--protocol", "-p", help="serial, fj, mplm, pacore (PaCoRe synthesis steps), or threadweaver, parallel-r1, multiverse (whole traces); repeat to mix.", rich_help_panel=_WHAT)],
     task_opt: TaskOpt = None,
     strategy_opt: StrategyOpt = None,
     model_opt: ModelOpt = None,

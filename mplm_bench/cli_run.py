@@ -110,12 +110,42 @@ def print_catalogue() -> None:
                 continue
             table.add_row(name, _options_text(obj), _doc(obj))
         console.print(table)
+    print_matrix(console)
     console.print("every backend also takes -M max_tokens temperature top_p seed; the scripted one "
                   "-M decode_per_token prefill_per_token per_request (virtual clock), or latency_profile=FILE "
                   "(simulated seconds; `mplm-bench calibrate` writes one)")
     console.print("every backend also takes -M request_timeout_s request_retries retry_backoff_s (per "
                   "call) and faults=error=0.1,hang=0.1,... (injected faults: backends/faults.py)")
     console.print("every strategy also takes the caps -S " + " ".join(f"{k}=" for k in CAP_KEYS))
+
+
+def print_matrix(console: Console) -> None:
+    """Which strategy runs on which task: generic strategies first, then task protocols."""
+    strategies: dict[str, Any] = {}
+    for name in registry.strategies.names():
+        try:
+            strategies[name] = registry.strategies.get(name)
+        except Exception:
+            continue
+    order = sorted(strategies, key=lambda n: (not getattr(strategies[n], "generic", False), n))
+    generic = [n for n in order if getattr(strategies[n], "generic", False)]
+    table = Table(title="task × strategy (✓: the pair runs)", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    for n in order:
+        table.add_column(n, justify="center", no_wrap=True)
+    for tname in registry.tasks.names():
+        try:
+            protocols = registry.tasks.get(tname).protocols
+        except Exception:
+            continue
+        table.add_row(tname, *("✓" if strategies[n].protocol in protocols or strategies[n].protocol == "any"
+                               else "–" for n in order))
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
+    console.print(f"generic strategies (any task that states a problem as text and scores an answer): "
+                  f"{', '.join(generic)}; task protocols (trace programs only their task writes): "
+                  f"{', '.join(n for n in order if n not in generic)}")
 
 
 def _options_text(obj: Any) -> str:

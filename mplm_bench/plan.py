@@ -70,6 +70,9 @@ def plan(cfg: RunConfig) -> Plan:
     s_opts = {k: v for k, v in cfg.strategy_options.items() if k not in CAP_KEYS}
     strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"))
     if strategy.protocol not in task.protocols and strategy.protocol != "any":
+        if strategy.generic:  # `mplm-bench list` prints which pairs run
+            raise ConfigError(f"strategy {cfg.strategy!r} does not run on task {cfg.task!r}: the task has no "
+                              f"{strategy.protocol!r} format (has: {', '.join(task.protocols)}; see mplm-bench list)")
         raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
     strategy.check(task)
     m = dict(cfg.backend_options)

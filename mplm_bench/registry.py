@@ -198,7 +198,8 @@ def load_task_file(ref: str) -> type[Task]:
 tasks = TaskRegistry(
     "task",
     {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat",
-     "longqa": "mplm_bench.tasks.longqa"},
+     "longqa": "mplm_bench.tasks.longqa", "multiply": "mplm_bench.tasks.multiply",
+     "math": "mplm_bench.tasks.mathqa"},
     attrs=("protocols",),
 )
 strategies: ClassRegistry[type[Strategy]] = ClassRegistry(
@@ -209,8 +210,11 @@ strategies: ClassRegistry[type[Strategy]] = ClassRegistry(
         "mplm": "mplm_bench.strategies.mplm",
         "pacore": "mplm_bench.strategies.pacore",
         "sc": "mplm_bench.strategies.sc",
+        "threadweaver": "mplm_bench.strategies.threadweaver",
+        "parallel-r1": "mplm_bench.strategies.parallel_r1",
+        "multiverse": "mplm_bench.strategies.multiverse",
     },
-    attrs=("protocol", "task_specific"),
+    attrs=("protocol", "task_specific", "generic"),
 )
 backends = BackendRegistry(
     "backend",

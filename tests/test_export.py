@@ -15,7 +15,7 @@ from mplm_bench.backends.base import Request
 from mplm_bench.backends.engine_common import counter_renderer
 from mplm_bench.cli import app
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
-from mplm_bench.strategies.pacore_prompt import is_synthesis
+from mplm_bench.runtime.synthesis import is_synthesis
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -197,7 +197,7 @@ def test_noise_is_refused_unless_asked_then_recorded(tmp_path: Path) -> None:
 
 def test_pacore_synthesis_over_noisy_references(tmp_path: Path) -> None:
     """-M exact_synthesis: the references err, every written response is the exact synthesizer's."""
-    from mplm_bench.strategies.pacore_prompt import parse_synthesis
+    from mplm_bench.runtime.synthesis import parse_synthesis
     from mplm_bench.tasks.sudoku.synthesis import synthesis_policy
 
     noisy = ["--task", "sudoku", "--protocol", "pacore", "-T", "size=9", "-n", "30", "-M", "error_rate=0.1"]

@@ -20,8 +20,8 @@ from mplm_bench.runner import build_backend, execute, plan
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Recv, Stop, parse_response
 from mplm_bench.runtime.scheduler import LatencyModel
+from mplm_bench.runtime.synthesis import render_synthesis
 from mplm_bench.strategies.base import RunContext
-from mplm_bench.strategies.pacore_prompt import render_synthesis
 from mplm_bench.tasks.base import Instance
 from mplm_bench.tasks.sat.corrupt import corrupt_step as sat_corrupt
 from mplm_bench.tasks.sat.traces import WAIT, conclusion, first_step, serial_trace

@@ -18,14 +18,14 @@ from mplm_bench.runtime.accounting import CallRecord
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Stop, parse_response
 from mplm_bench.runtime.scheduler import LatencyModel
-from mplm_bench.runtime.world import World
-from mplm_bench.strategies.base import RunContext
-from mplm_bench.strategies.pacore import PaCoReOptions, compact, references
-from mplm_bench.strategies.pacore_prompt import (
+from mplm_bench.runtime.synthesis import (
     parse_synthesis,
     render_synthesis,
     synthesis_segments,
 )
+from mplm_bench.runtime.world import World
+from mplm_bench.strategies.base import RunContext
+from mplm_bench.strategies.pacore import PaCoReOptions, compact, references
 from mplm_bench.strategies.trajectories import Trajectory
 from mplm_bench.tasks.base import Instance, Score, Task
 from mplm_bench.tasks.sat.dpll import satisfies

@@ -17,7 +17,7 @@ import pytest
 
 from mplm_bench.backends.base import Request
 from mplm_bench.config import RunConfig, public_options
-from mplm_bench.strategies.pacore_prompt import render_synthesis
+from mplm_bench.runtime.synthesis import render_synthesis
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-9f8e7d6c5b4a"  # never appears in anything written or printed

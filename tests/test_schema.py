@@ -60,6 +60,7 @@ CALLS = [
     ("cached_prompt_tokens", "int64"),
     ("completion_tokens", "int64"),
     ("finish_reason", "string"),
+    ("stop_reason", "string"),
     ("status", "string"),
     ("start_wall", "double"),
     ("end_wall", "double"),

@@ -2,6 +2,7 @@
 defines the interface it calls; backends implement it). Kept so existing imports still work."""
 
 from mplm_bench.runtime.backend import (  # noqa: F401
+    ASSISTANT_MARK,
     Backend,
     BackendError,
     Completion,
@@ -9,4 +10,5 @@ from mplm_bench.runtime.backend import (  # noqa: F401
     Request,
     Sampling,
     TransientBackendError,
+    cut_at_stop,
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mplm_bench.runtime.backend import Completion, FinishReason, Request
+from mplm_bench.runtime.backend import Completion, FinishReason, Request, cut_at_stop
 
 ENGINE_HINT = "make setup (installs the cpu or gpu extra)"
 
@@ -45,15 +45,37 @@ class ChatRenderer:
         self.name = name
         self._render = render
         self._encode = encode
+        self._pieces: OrderedDict[str, list[int]] = OrderedDict()  # assistant segments' ids
 
-    def text(self, request: Request) -> str:
+    def chat(self, request: Request) -> str:
+        """The chat with its generation prompt: where the assistant turn starts."""
         messages = [] if request.system is None else [{"role": "system", "content": request.system}]
         messages.append({"role": "user", "content": request.prompt})
         return self._render(messages)
 
+    def text(self, request: Request) -> str:
+        """The whole prompt text; a continuation goes on inside the assistant turn."""
+        return self.chat(request) + "".join(request.assistant or ())
+
     def __call__(self, request: Request) -> RenderedPrompt:
-        text = self.text(request)
-        return RenderedPrompt(text, self._encode(text))
+        chat = self.chat(request)
+        ids = self._encode(chat)
+        if request.assistant is None:
+            return RenderedPrompt(chat, ids)
+        # each assistant segment encoded on its own: a child's segments extend its parent's, so
+        # its ids extend the parent's ids (re-encoding the joined text could merge a token across
+        # a branch header and break the shared prefix the engine's cache serves)
+        for seg in request.assistant:
+            ids = ids + self._piece(seg)
+        return RenderedPrompt(chat + "".join(request.assistant), ids)
+
+    def _piece(self, seg: str) -> list[int]:
+        got = self._pieces.get(seg)
+        if got is None:
+            got = self._pieces[seg] = self._encode(seg)
+            if len(self._pieces) > 1024:
+                self._pieces.popitem(last=False)
+        return got
 
     def count(self, text: str) -> int:
         return len(self._encode(text))
@@ -164,6 +186,7 @@ class PreparedCall:
     max_tokens: int
     replayed: str | None
     t0: float
+    replayed_stop: str | None = None  # the stop string the replayed text ends with
 
     @property
     def n_prompt(self) -> int:
@@ -182,18 +205,27 @@ def prepare_call(request: Request, renderer: ChatRenderer, early: EarlyAborts,
     if max_model_len and (rejected := too_long(n_prompt, max_model_len)) is not None:
         return rejected
     budget = token_budget(request.sampling.max_tokens, n_prompt, max_model_len)
-    replayed = policy(request.prompt) if policy is not None else None
-    if replayed is not None:
+    replayed, stop = None, None
+    if policy is not None:
+        replayed, stop = cut_at_stop(policy(request.policy_text), request.stop)
         budget = min(budget, max(1, renderer.count(replayed)))
-    return PreparedCall(prompt, budget, replayed, t0)
+    return PreparedCall(prompt, budget, replayed, t0, stop)
 
 
-def with_replayed_text(done: Completion, replayed: str | None) -> Completion:
+def with_replayed_text(done: Completion, replayed: str | None, stop: str | None = None) -> Completion:
     """Replay: the engine's tokens are timed, the reference text goes into the thread's history;
     a forced-length generation ends where the reference step ends, so it counts as a stop."""
     if replayed is None or done.finish_reason not in ("stop", "length"):
         return done
-    return replace(done, text=replayed, finish_reason="stop")
+    return replace(done, text=replayed, finish_reason="stop", stop_reason=stop)
+
+
+def matched_stop(reported: object, text: str, stop: tuple[str, ...]) -> str | None:
+    """The stop string that ended a step: the engine's report when it is one of ours, else the
+    one the text ends with (a server that reports none but keeps the stop string)."""
+    if isinstance(reported, str) and reported in stop:
+        return reported
+    return next((s for s in stop if text.endswith(s)), None)
 
 
 def options_error(backend: str, model: type[BaseModel], e: ValidationError) -> str:

@@ -38,6 +38,7 @@ from mplm_bench.backends.engine_common import (
     EarlyAborts,
     counter_renderer,
     finish_reason,
+    matched_stop,
     options_error,
     prepare_call,
     with_replayed_text,
@@ -82,6 +83,7 @@ class _Stream:
     finish: str | None = None
     usage: dict[str, Any] | None = None
     aborted: bool = False
+    stop: Any = None  # vLLM's `stop_reason`: the matched stop string (or token id)
 
 
 class OpenAIBackend:
@@ -167,7 +169,10 @@ class OpenAIBackend:
         rid, s, prompt = request.request_id, request.sampling, call.prompt
         body: dict[str, Any] = {
             "model": self.model,
-            "prompt": prompt.text if self.options.prompt_format == "text" else prompt.token_ids,
+            # a continuation always goes as token ids: its ids were built segment by segment so
+            # that a child's extend its parent's (engine_common.ChatRenderer)
+            "prompt": prompt.text if self.options.prompt_format == "text" and request.assistant is None
+            else prompt.token_ids,
             "max_tokens": call.max_tokens,  # explicit: servers default to 16
             "temperature": s.temperature,
             "top_p": s.top_p,
@@ -178,11 +183,16 @@ class OpenAIBackend:
             body["seed"] = s.seed
         if call.replayed is not None:
             body |= {"min_tokens": call.max_tokens, "ignore_eos": True}
+        elif request.stop:  # include_stop_str_in_output: vLLM's extra parameter (others ignore it)
+            body |= {"stop": list(request.stop), "include_stop_str_in_output": True}
         state = _Stream()
         task = asyncio.ensure_future(self._post(body, state, call.t0, call.n_prompt))
         self._inflight[rid] = (task, state)
         try:
-            return with_replayed_text(await task, call.replayed)
+            done = await task
+            if done.finish_reason == "stop" and call.replayed is None:
+                done.stop_reason = matched_stop(state.stop, done.text, request.stop)
+            return with_replayed_text(done, call.replayed, call.replayed_stop)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not state.aborted or (current is not None and current.cancelling()):
@@ -265,6 +275,7 @@ class OpenAIBackend:
                 state.parts.append(text)
             if choice.get("finish_reason"):
                 state.finish = choice["finish_reason"]
+                state.stop = choice.get("stop_reason")
         if chunk.get("usage"):
             state.usage = chunk["usage"]
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
-from mplm_bench.runtime.backend import BackendError, Completion, Request
+from mplm_bench.runtime.backend import BackendError, Completion, Request, cut_at_stop
 from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 
@@ -82,6 +82,8 @@ class ScriptedBackend:
         # prompt -> response: a policy is a pure function of its prompt, and PaCoRe/SC send one
         # prompt K times in a row (a 9x9 serial trace costs ~10 ms to write, ~25 ms to count)
         self._responses: OrderedDict[str, str] = OrderedDict()
+        # sample -> its recent continuation prompts + responses (segments, tokens): a prefix cache
+        self._prefixes: dict[str, list[tuple[tuple[str, ...], int]]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,7 +104,7 @@ class ScriptedBackend:
         if request.system not in self._overhead:
             self._overhead[request.system] = self.counter.overhead(request.system)
         count = self.counter.count
-        segments = request.segments
+        segments = request.segments + (request.assistant or ())
         if previous is not None:
             old, n_old = previous
             k = len(old)
@@ -116,14 +118,17 @@ class ScriptedBackend:
         n_prompt = self.prompt_tokens(request, previous)
         # an ideal prefix cache: the thread's previous prompt is cached when this one extends it
         cached = previous[1] if previous is not None else 0
-        self._last[thread_key] = (request.segments, n_prompt)
+        sample = request.request_id.rsplit("/", 1)[0]
+        if request.assistant is not None:  # a continuation also reuses its parent's prefix
+            cached = max(cached, self._shared_prefix(sample, request.segments + request.assistant))
+        self._last[thread_key] = (request.segments + (request.assistant or ()), n_prompt)
         if len(self._last) > 200_000:
             self._last.popitem(last=False)
         limit = self.options.max_model_len
         if limit is not None and n_prompt > limit:
             return Completion("", n_prompt, 0, "prompt_too_long",
                               error=f"prompt of {n_prompt} tokens exceeds max_model_len={limit}")
-        text = self._respond(request.prompt)
+        text, stop_reason = cut_at_stop(self._respond(request.policy_text), request.stop)
         n_out = self.counter.count(text)
         noise = None if self._spared(request) else self.noise
         if noise is not None and (wrong := noise.apply(request, text, n_prompt, n_out)) is not None:
@@ -135,8 +140,27 @@ class ScriptedBackend:
             budget = min(budget or limit, limit - n_prompt)
         if budget is not None and n_out > budget:  # cut like an engine would; character-proportional is close enough
             text = text[: len(text) * budget // max(n_out, 1)]
-            n_out, finish = budget, "length"
-        return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt))
+            n_out, finish, stop_reason = budget, "length", None
+        if request.assistant is not None:
+            self._remember(sample, request.segments + request.assistant + (text,), n_prompt + n_out)
+        return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt),
+                          stop_reason=stop_reason)
+
+    def _shared_prefix(self, sample: str, segments: tuple[str, ...]) -> int:
+        """Tokens of the longest earlier continuation prompt (+ its response) of this sample that
+        `segments` extend: a branch's prompt is its parent's prompt, response and header."""
+        best = 0
+        for segs, n in self._prefixes.get(sample, ()):
+            if n > best and len(segs) <= len(segments) and segments[: len(segs)] == segs:
+                best = n
+        return best
+
+    def _remember(self, sample: str, segments: tuple[str, ...], n: int) -> None:
+        seen = self._prefixes.setdefault(sample, [])
+        seen.append((segments, n))
+        del seen[:-64]
+        if len(self._prefixes) > 4096:
+            self._prefixes.pop(next(iter(self._prefixes)))
 
     def _spared(self, request: Request) -> bool:
         """A step the noise leaves exact (`-M exact_synthesis`: PaCoRe's synthesis steps)."""

@@ -44,6 +44,7 @@ from mplm_bench.backends.engine_common import (
     counter_renderer,
     finish_reason,
     hf_renderer,
+    matched_stop,
     options_error,
     prepare_call,
     with_replayed_text,
@@ -243,12 +244,16 @@ class VLLMBackend:
             top_p=s.top_p,
             seed=s.seed,
             output_kind=RequestOutputKind.DELTA,  # new tokens only: no O(n^2) re-sent text
+            # the stop string stays in the text: a continuation dialect keeps it in the trace
+            stop=list(request.stop) if request.stop and replayed is None else None,
+            include_stop_str_in_output=bool(request.stop),
         )
         ids: list[int] = []
         parts: list[str] = []
         ttft: float | None = None
         cached = 0
         raw_finish: str | None = None
+        raw_stop: object = None
         self._inflight[rid] = False
         try:
             stream = self._engine.generate(TokensPrompt(prompt_token_ids=call.prompt.token_ids), params, rid)
@@ -260,18 +265,20 @@ class VLLMBackend:
                 parts.append(o.text)
                 cached = max(cached, out.num_cached_tokens or 0)
                 if out.finished:
-                    raw_finish = o.finish_reason
+                    raw_finish, raw_stop = o.finish_reason, o.stop_reason
                 elif self._inflight[rid]:
                     # abort() came before vLLM had registered the id; now it has
                     await self._engine.abort(rid)
         finally:
             del self._inflight[rid]
+        text = "".join(parts)
         done = EngineCompletion(
-            "".join(parts), call.n_prompt, len(ids), finish_reason(raw_finish),
+            text, call.n_prompt, len(ids), finish_reason(raw_finish),
             cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - call.t0,
             token_ids=tuple(ids),
+            stop_reason=matched_stop(raw_stop, text, request.stop) if raw_finish == "stop" else None,
         )
-        return with_replayed_text(done, replayed)
+        return with_replayed_text(done, replayed, call.replayed_stop)
 
     async def abort(self, request_id: str) -> None:
         """End a request in flight now; its `generate` returns what it has, finish "abort"."""

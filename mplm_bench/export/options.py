@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # `--protocol` name -> the strategy whose threads follow it. PaCoRe's synthesis steps run on the
 # task's serial prompt, through the pacore strategy (its later rounds send the synthesis template).
-PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore"}
+PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore",
+                                       "threadweaver": "threadweaver", "parallel-r1": "parallel-r1",
+                                       "multiverse": "multiverse"}
 
 Layout = Literal["messages", "prompt-completion"]
 

@@ -18,6 +18,7 @@ from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 from mplm_bench.runtime.synthesis import is_synthesis
+from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
 from mplm_bench.strategies.base import RunContext
 from mplm_bench.tasks.base import Instance, no_policy_message
 
@@ -128,6 +129,15 @@ class TraceSource:
             return out
         depths = _depths(calls)
         system = getattr(result.world, "system", SYSTEM_PROMPT)  # an Ensemble's Worlds use the default
+        if isinstance(p.strategy, AdaptiveStrategy):
+            # these systems train on the whole trace as one assistant turn (docs/parallel.md):
+            # one example per sample; its completion tokens are the generated ones (not the headers)
+            out.steps.append(Step(
+                call=0, thread_id=calls[0].thread_id, role="master", step=0, depth=0, round=1, system=system,
+                prompt=p.task.prompt(instance, "serial"), response=result.world.metrics.answer or "",
+                prompt_tokens=calls[0].prompt_tokens, completion_tokens=sum(c.completion_tokens for c in calls),
+            ))
+            return out
         for c in calls:
             if c.status != "ok" or c.finish_reason != "stop" or c.prompt is None:
                 out.unfinished += 1

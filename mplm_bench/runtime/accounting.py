@@ -27,6 +27,7 @@ class CallRecord:
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = ""
+    stop_reason: str = ""  # the stop string that ended the step ("" when none did)
     status: str = "ok"  # ok | preempted | error
     start_wall: float = 0.0
     end_wall: float = 0.0

@@ -9,6 +9,14 @@ routing, caps, deadlock, preemption, accounting — stays the runtime's, so crit
 context and messages are computed the same way for every protocol.
 
 A dialect is pure: it sees the thread (id, steps so far, last kept response) and the text.
+
+A *continuation* dialect (the model-driven fork-join systems of docs/parallel.md) also has
+`continuation = True`, `step(thread, sampling) -> (sampling, stop strings)` and
+`fork(parent, child_id, body) -> segments`: every thread's prompt then ends inside one assistant
+turn (`Thread.assistant`), a spawned child starts on its parent's user segments and assistant
+text plus what `fork` returns (its branch header), and a resume grows the assistant text. Its
+optional `closes(thread, messages) -> bool` ends a thread at a join, with no further step (the
+thread's whole assistant text is then the answer).
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ class Thread:
     generation: int = 0  # bumped on spawn reset so stale in-flight results are ignored
     children: list[str] = field(default_factory=list)
     ended_by: str = ""  # why the thread ended: stop, protocol_error, truncated, preempted
+    # continuation dialects (runtime/dialect.py): the assistant text so far, as segments; a
+    # resume grows it instead of `segments`. None: every step is a fresh single-turn chat.
+    assistant: list[str] | None = None
 
     @property
     def prompt(self) -> str:

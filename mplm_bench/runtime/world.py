@@ -68,6 +68,8 @@ class World:
         # counting tokens per segment reuses counts of parts it has seen, e.g. PaCoRe references
         segments = [master_prompt] if isinstance(master_prompt, str) else list(master_prompt)
         self.threads: dict[str, Thread] = {MASTER_ID: Thread(MASTER_ID, None, 0, segments)}
+        if dialect is not None and getattr(dialect, "continuation", False):
+            self.threads[MASTER_ID].assistant = []
         # characters held in prompts, inboxes and responses (`Caps.max_sample_chars`); a spawn
         # body or a payload sent to many threads is one shared string, counted once; logged
         # prompts (--log-prompts) are copies, counted each
@@ -123,17 +125,24 @@ class World:
             cp_start=thread.ready_cp,
             consumed_from=self._consumed.pop(thread.id, ""),
         )
-        if self.log_prompts:
-            rec.prompt = thread.prompt  # a string of its own per call: it counts against the cap
-            self.chars += len(rec.prompt)
         self.calls.append(rec)
+        sampling, stop = self._sampling.get(thread.id, self.sampling), ()
+        if (shape := getattr(self.dialect, "step", None)) is not None:
+            sampling, stop = shape(thread, sampling)  # a continuation dialect's per-step stops
         req = Request(
             request_id=f"{self.key}/{call}",
             thread_id=thread.id,
             segments=tuple(thread.segments),
             system=self.system,
-            sampling=self._sampling.get(thread.id, self.sampling),
+            sampling=sampling,
+            assistant=None if thread.assistant is None else tuple(thread.assistant),
+            stop=stop,
         )
+        if self.log_prompts:
+            # a string of its own per call: it counts against the cap (a continuation's shows the
+            # assistant text so far after Request.policy_text's marker)
+            rec.prompt = req.policy_text
+            self.chars += len(rec.prompt)
         return Ticket(call, thread.id, thread.generation, req, rec)
 
     # -- finishing steps -----------------------------------------------------------------
@@ -147,6 +156,7 @@ class World:
         rec.cached_prompt_tokens = comp.cached_prompt_tokens
         rec.completion_tokens = comp.completion_tokens
         rec.finish_reason = comp.finish_reason
+        rec.stop_reason = comp.stop_reason or ""
         rec.ttft_s = comp.ttft_s
         rec.end_v = end_v
         rec.end_wall = end_wall
@@ -251,7 +261,12 @@ class World:
                 former = self.threads.get(old.parent or "")
                 if former is not None and former is not parent and tid in former.children:
                     former.children.remove(tid)  # (the former parent may itself have been reset)
-            t = Thread(tid, parent.id, parent.depth + 1, [*spawn_prompt(tid, body)])
+            if (fork := getattr(self.dialect, "fork", None)) is not None:
+                # a continuation dialect: the child continues the parent's assistant turn
+                t = Thread(tid, parent.id, parent.depth + 1, list(parent.segments))
+                t.assistant = [*(parent.assistant or ()), *fork(parent, tid, body)]
+            else:
+                t = Thread(tid, parent.id, parent.depth + 1, [*spawn_prompt(tid, body)])
             t.generation = generation
             t.ready_cp, t.ready_level = cp, level
             self.threads[tid] = t
@@ -303,12 +318,26 @@ class World:
                     return
                 grown = (resume_segments(t.last_kept, [m.payload for m in msgs])
                          if self.dialect is None else self.dialect.resume(t, msgs))
-                t.segments.extend(grown)
+                (t.segments if t.assistant is None else t.assistant).extend(grown)
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
+                if (closes := getattr(self.dialect, "closes", None)) is not None and closes(t, msgs):
+                    self._close_at_join(t)
+                    if self.done:
+                        return
+
+    def _close_at_join(self, t: Thread) -> None:
+        """A continuation dialect ends the thread at its join, with no further step (ThreadWeaver:
+        a branch cut by EOS or its length closes the block and the trace)."""
+        self._end_thread(t, "stop")
+        if t.id == MASTER_ID:
+            self.metrics.answer = "".join(t.assistant if t.assistant is not None else t.segments)
+            self.finish(Status.OK)
+            # the trace ends at the join: its critical path is the slowest branch's end
+            self.metrics.critical_path_tokens = max(self.metrics.critical_path_tokens, t.ready_cp)
 
     def _end_thread(self, thread: Thread, why: str) -> None:
         thread.state = ThreadState.STOPPED

@@ -55,6 +55,10 @@ class RunContext:
 class Strategy:
     name: ClassVar[str]
     protocol: ClassVar[str]  # the task protocol its threads follow
+    # generic strategies run on any task that states its problem as text and scores an answer
+    # (cot, sc, pacore over `serial`; the adaptive ones over their own dialects); the others are
+    # task protocols: trace programs only their task's policies write (fj, mplm)
+    generic: ClassVar[bool] = False
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     # options only some tasks' protocols read (`Task.strategy_options`); set elsewhere, an error
     task_specific: ClassVar[frozenset[str]] = frozenset()

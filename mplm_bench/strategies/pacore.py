@@ -106,7 +106,7 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
     return texts, ids, drops
 
 
-@strategies.register("pacore", options=PaCoReOptions, protocol="serial")
+@strategies.register("pacore", options=PaCoReOptions, protocol="serial", generic=True)
 class PaCoReStrategy(Strategy):
     options: PaCoReOptions
 

@@ -49,7 +49,7 @@ def vote_table(counts: Counter[str], scores: list[Score]) -> list[dict]:
     return [{"answer": a, "count": n, "correct": a in right} for a, n in rows]
 
 
-@strategies.register("sc", options=SCOptions, protocol="serial")
+@strategies.register("sc", options=SCOptions, protocol="serial", generic=True)
 class SCStrategy(Strategy):
     options: SCOptions
 

@@ -1,0 +1,52 @@
+"""Sample columns of the adaptive strategies, from the sample's call records.
+
+ThreadWeaver reports token latency (the longest chain of generated tokens: trunk steps plus, per
+block, its longest thread; the runtime's critical path), acceleration (total / token latency),
+parallel ratio (tokens generated inside blocks / total), blocks, threads per block and activation
+(did the sample fork at all). Header and join bytes are inserted by the controller, not generated,
+so they are prompt tokens here and count in neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mplm_bench.runtime.accounting import CallRecord
+from mplm_bench.runtime.protocol import MASTER_ID
+
+
+def adaptive_columns(calls: list[CallRecord], critical_path: float, branch_close: str,
+                     trunk_stops: tuple[str, ...]) -> dict[str, Any]:
+    ok = [c for c in calls if c.status == "ok"]
+    total = sum(c.completion_tokens for c in calls)
+    inside = sum(c.completion_tokens for c in calls if c.thread_id != MASTER_ID)
+    widths = [_width(c.directives) for c in ok if c.thread_id == MASTER_ID and c.directives.startswith("spawn")]
+    branches = [c for c in ok if c.thread_id != MASTER_ID]
+    unclosed = sum(1 for c in branches if c.stop_reason != branch_close)
+    cut = sum(1 for c in branches if c.finish_reason == "length")
+    trunk = [c for c in ok if c.thread_id == MASTER_ID]
+    # a trunk step that stopped at the outlines' close tag and forked nothing: no outlines in it
+    no_outlines = sum(1 for c in trunk if c.stop_reason in trunk_stops and not c.directives.startswith("spawn")
+                      and "recv" in c.directives)
+    trunk_cut = sum(1 for c in trunk if c.finish_reason == "length")
+    return {
+        "token_latency": float(critical_path),
+        "total_tokens": total,
+        "acceleration": round(total / critical_path, 4) if critical_path > 0 else 0.0,
+        "parallel_ratio": round(inside / total, 4) if total else 0.0,
+        "blocks": len(widths),
+        "threads_per_block": round(sum(widths) / len(widths), 3) if widths else 0.0,
+        "activated": bool(widths),
+        "format_failures": unclosed + no_outlines + trunk_cut,
+        "unclosed_branches": unclosed,
+        "cut_branches": cut,
+        "no_outlines": no_outlines,
+    }
+
+
+def _width(directives: str) -> int:
+    """Threads spawned by a step, from its summary (`spawn[1.1..1.4(4)] recv[…]`, `spawn[1.1]`)."""
+    head = directives.split(" ", 1)[0]
+    if "(" in head:
+        return int(head.rsplit("(", 1)[1].split(")")[0])
+    return 1

@@ -1,0 +1,45 @@
+"""The generic adaptive strategies' shared `run_sample`: one World under the strategy's dialect.
+
+Generic: the task only states the problem (its `serial` prompt) and scores the final trace; the
+strategy's controller (a continuation dialect) decides what the model's tags mean. A task lists
+the strategy's protocol in `Task.protocols` when its scripted reference policy can write traces
+in that format (for `-b scripted`, replay and SFT export).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.scheduler import Scheduler
+from mplm_bench.runtime.world import World
+from mplm_bench.strategies.adaptive.columns import adaptive_columns
+from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
+from mplm_bench.tasks.base import Instance, Task
+
+
+class AdaptiveStrategy(Strategy):
+    generic: ClassVar[bool] = True
+    branch_close: ClassVar[str]
+    trunk_stops: ClassVar[tuple[str, ...]]
+    join: ClassVar[str] = "re-prefilled"  # how children's text enters the trunk (docs/parallel.md)
+
+    def dialect(self) -> Any:
+        raise NotImplementedError
+
+    def scheduler_kind(self, task: Task) -> Any:
+        # a join waits on all its branches; async lets a branch's completion be applied as it ends
+        return "async" if self.options.scheduler == "auto" else self.options.scheduler
+
+    async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
+        sampling = self.sampling(task, instance, ctx)
+        world = World(key, task.prompt(instance, "serial"), ctx.caps, sampling, log_prompts=ctx.log_prompts,
+                      dialect=self.dialect())
+        await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
+        score = task.score(instance, world.metrics.answer)
+        m = world.metrics
+        cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops)
+        cols["join"] = self.join
+        if m.status is Status.OK and cols["cut_branches"]:
+            m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; the block was closed"
+        return SampleResult(world, score.model_copy(update={"extra": {**score.extra, **cols}}))

@@ -1,0 +1,1 @@
+"""Tasks whose final answer is the last `\\boxed{}` of the response (math, multiplication)."""
