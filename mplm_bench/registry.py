@@ -58,7 +58,7 @@ class Registry(Generic[T]):
 tasks: Registry[Any] = Registry(
     "task",
     {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat",
-     "longqa": "mplm_bench.tasks.longqa"},
+     "longqa": "mplm_bench.tasks.longqa", "countdown": "mplm_bench.tasks.countdown"},
 )
 strategies: Registry[Any] = Registry(
     "strategy",
@@ -68,6 +68,8 @@ strategies: Registry[Any] = Registry(
         "mplm": "mplm_bench.strategies.mplm",
         "pacore": "mplm_bench.strategies.pacore",
         "sc": "mplm_bench.strategies.sc",
+        "sos": "mplm_bench.strategies.sos",
+        "apr": "mplm_bench.strategies.apr",
     },
 )
 backends: Registry[Any] = Registry(

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # `--protocol` name -> the strategy whose threads follow it. PaCoRe's synthesis steps run on the
 # task's serial prompt, through the pacore strategy (its later rounds send the synthesis template).
-PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore"}
+PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore",
+                                      "sos": "sos", "apr": "apr"}
 
 Layout = Literal["messages", "prompt-completion"]
 

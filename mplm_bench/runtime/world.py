@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.caps import Caps
-from mplm_bench.runtime.dialect import Dialect
+from mplm_bench.runtime.dialect import Dialect, Rewind
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     SYSTEM_PROMPT,
@@ -251,7 +251,8 @@ class World:
                 former = self.threads.get(old.parent or "")
                 if former is not None and former is not parent and tid in former.children:
                     former.children.remove(tid)  # (the former parent may itself have been reset)
-            t = Thread(tid, parent.id, parent.depth + 1, [*spawn_prompt(tid, body)])
+            first = getattr(self.dialect, "spawn", spawn_prompt)  # a dialect may frame it itself
+            t = Thread(tid, parent.id, parent.depth + 1, [*first(tid, body)])
             t.generation = generation
             t.ready_cp, t.ready_level = cp, level
             self.threads[tid] = t
@@ -303,6 +304,9 @@ class World:
                     return
                 grown = (resume_segments(t.last_kept, [m.payload for m in msgs])
                          if self.dialect is None else self.dialect.resume(t, msgs))
+                if isinstance(grown, Rewind):
+                    del t.segments[len(t.segments) - grown.drop:]
+                    grown = grown.segments
                 t.segments.extend(grown)
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
