@@ -89,7 +89,7 @@ def test_scripted_apr_trace_is_byte_for_byte_apr_generate_apr(tmp_path):
     children = mine[mine.thread_id != "0"]
     want = [sub["main_calls"][0] for rnd in expected["sub_calls"] for sub in rnd]
     # children are numbered in spawn order across rounds; each prompt is only its message
-    got = [p + r for _, p, r in sorted(zip(children.thread_id.astype(int), children.prompt, children.response))]
+    got = [p + r for _, p, r in sorted(zip(children.thread_id.astype(int), children.prompt, children.response, strict=True))]
     assert got == want
     assert all(p.startswith("Moving to Node #0,") for p in children.prompt)
     sample = samples.set_index("instance_id").loc[iid]

@@ -14,6 +14,7 @@ own stream, seeded by the search seed and the state it starts from (see `search.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 from dataclasses import dataclass
@@ -56,11 +57,8 @@ def child_response(cfg: SearchConfig, head: Head, miss: int = 0) -> str:
     start = Node(head.node_id, None, head.nums, head.operations, mult_heuristic(head.nums, head.target))
     search = ParallelSearch(head.target, cfg.max_sub_beam, cfg.rng(head.key), mult_heuristic,
                             cfg.promising, level=1, goals=Goals(miss))
-    gen = search.run(start)
-    try:
-        next(gen)
-    except StopIteration:
-        pass
+    with contextlib.suppress(StopIteration):  # a level-1 search never spawns: it just ends
+        next(search.run(start))
     return "".join(search.out)[len(head.body):]
 
 

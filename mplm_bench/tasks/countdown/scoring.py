@@ -47,7 +47,7 @@ def check_path(nums: list[int], target: int, path: str) -> Score:
         if ex is None or ey is None:
             return _wrong(f"{a}{op}{b}: {x if ex is None else y} is not available")
         value = _OPS[op](Fraction(x), Fraction(y))
-        if value is None or value != z:
+        if value is None or value != z or value.denominator != 1:
             return _wrong(f"{a}{op}{b}={c} is wrong arithmetic")
         pool.append((value, f"({ex}{op}{ey})"))
         stated = Counter(int(t) for t in listed.split(",") if t.strip())
@@ -67,8 +67,8 @@ def _eval(node: ast.AST, used: list[int]) -> Fraction:
         return Fraction(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
         left, right = _eval(node.left, used), _eval(node.right, used)
-        if isinstance(node.op, ast.Div) and right == 0:
-            raise ValueError("division by zero")
+        if isinstance(node.op, ast.Div) and (right == 0 or (left / right).denominator != 1):
+            raise ValueError("a division must come out whole")
         return _OPS[_AST_OPS[type(node.op)]](left, right)  # type: ignore[return-value]
     raise ValueError("only integers, + - * / and parentheses are allowed")
 
