@@ -62,13 +62,13 @@ def child_response(cfg: SearchConfig, head: Head, miss: int = 0) -> str:
     return "".join(search.out)[len(head.body):]
 
 
-def root_search(cfg: SearchConfig, head: Head, misjudge: int = 0) -> ParallelSearch:
+def root_search(cfg: SearchConfig, head: Head) -> ParallelSearch:
     rng = cfg.rng(head.key)
     beam = rng.randint(cfg.min_beam, cfg.max_beam) if cfg.min_beam else rng.randint(1, cfg.max_beam)
     if cfg.max_sub_beam > beam:  # the sub-call beam is drawn as upstream draws it
         rng.randint(beam, cfg.max_sub_beam)
     return ParallelSearch(head.target, beam, rng, mult_heuristic, cfg.promising,
-                          max_children=head.budget, misjudge=misjudge)
+                          max_children=head.budget)
 
 
 def root_response(cfg: SearchConfig, prompt: str, misjudge_last: bool = False) -> str:
