@@ -199,7 +199,8 @@ tasks = TaskRegistry(
     "task",
     {"sudoku": "mplm_bench.tasks.sudoku", "sat": "mplm_bench.tasks.sat",
      "longqa": "mplm_bench.tasks.longqa", "multiply": "mplm_bench.tasks.multiply",
-     "math": "mplm_bench.tasks.mathqa"},
+     "math": "mplm_bench.tasks.mathqa",
+     "countdown": "mplm_bench.tasks.countdown"},
     attrs=("protocols",),
 )
 strategies: ClassRegistry[type[Strategy]] = ClassRegistry(
@@ -213,6 +214,8 @@ strategies: ClassRegistry[type[Strategy]] = ClassRegistry(
         "threadweaver": "mplm_bench.strategies.threadweaver",
         "parallel-r1": "mplm_bench.strategies.parallel_r1",
         "multiverse": "mplm_bench.strategies.multiverse",
+        "sos": "mplm_bench.strategies.sos",
+        "apr": "mplm_bench.strategies.apr",
     },
     attrs=("protocol", "task_specific", "generic"),
 )

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # task's serial prompt, through the pacore strategy (its later rounds send the synthesis template).
 PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mplm", "pacore": "pacore",
                                        "threadweaver": "threadweaver", "parallel-r1": "parallel-r1",
-                                       "multiverse": "multiverse"}
+                                       "multiverse": "multiverse",
+                                       "sos": "sos", "apr": "apr"}
 
 Layout = Literal["messages", "prompt-completion"]
 

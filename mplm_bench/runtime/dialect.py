@@ -21,11 +21,22 @@ thread's whole assistant text is then the answer).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from mplm_bench.runtime.protocol import ParsedStep
     from mplm_bench.runtime.threads import Message, Thread
+
+
+@dataclass(frozen=True, slots=True)
+class Rewind:
+    """A resume that first drops the thread's last `drop` prompt segments, then appends
+    `segments`: for a controller that rewrites the tail of a trace written over several steps
+    (APR's join replaces a spawn block whose opening line an earlier step wrote)."""
+
+    drop: int
+    segments: tuple[str, ...]
 
 
 class Dialect(Protocol):
@@ -36,7 +47,10 @@ class Dialect(Protocol):
         (`truncated` when `finish_reason` is `length`, else `protocol_error`)."""
         ...
 
-    def resume(self, thread: Thread, messages: list[Message]) -> tuple[str, ...]:
+    def resume(self, thread: Thread, messages: list[Message]) -> tuple[str, ...] | Rewind:
         """What the thread's prompt grows by when its recv completes with `messages`
         (ordered by sender, then send order); `thread.last_kept` is its previous response."""
         ...
+
+    # Optional: `spawn(thread_id, body) -> tuple[str, ...]`, a spawned thread's first prompt
+    # (default: the tag grammar's `Your id is: …` line, then the body).

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
-from mplm_bench.runtime.dialect import Dialect
+from mplm_bench.runtime.dialect import Dialect, Rewind
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     SYSTEM_PROMPT,
@@ -266,7 +266,8 @@ class World:
                 t = Thread(tid, parent.id, parent.depth + 1, list(parent.segments))
                 t.assistant = [*(parent.assistant or ()), *fork(parent, tid, body)]
             else:
-                t = Thread(tid, parent.id, parent.depth + 1, [*spawn_prompt(tid, body)])
+                first = getattr(self.dialect, "spawn", spawn_prompt)  # a dialect may frame it itself
+                t = Thread(tid, parent.id, parent.depth + 1, [*first(tid, body)])
             t.generation = generation
             t.ready_cp, t.ready_level = cp, level
             self.threads[tid] = t
@@ -318,7 +319,11 @@ class World:
                     return
                 grown = (resume_segments(t.last_kept, [m.payload for m in msgs])
                          if self.dialect is None else self.dialect.resume(t, msgs))
-                (t.segments if t.assistant is None else t.assistant).extend(grown)
+                target = t.segments if t.assistant is None else t.assistant
+                if isinstance(grown, Rewind):
+                    del target[len(target) - grown.drop:]
+                    grown = grown.segments
+                target.extend(grown)
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
                 t.waiting_for = None

@@ -28,10 +28,8 @@ class MathOptions(TaskOptions):
     split: str = "test"  # a hub dataset's split (or owner/name:split)
 
 
-@tasks.register("math")
+@tasks.register("math", options=MathOptions)
 class MathTask(BoxedTask):
-    name = "math"
-    Options = MathOptions
     options: MathOptions
 
     def generate(self, n: int, seed: int) -> list[Instance]:

@@ -17,10 +17,8 @@ class MultiplyOptions(TaskOptions):
     digits_b: int | None = Field(None, ge=1, le=60, description="digits of the second factor (default: digits)")
 
 
-@tasks.register("multiply")
+@tasks.register("multiply", options=MultiplyOptions)
 class MultiplyTask(BoxedTask):
-    name = "multiply"
-    Options = MultiplyOptions
     options: MultiplyOptions
 
     def generate(self, n: int, seed: int) -> list[Instance]:
