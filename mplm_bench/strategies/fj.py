@@ -8,3 +8,4 @@ from mplm_bench.strategies.base import Strategy
 class FJStrategy(Strategy):
     name = "fj"
     protocol = "fj"
+    streams_input = True  # a worker starts when its chunk has arrived (docs/streaming.md)

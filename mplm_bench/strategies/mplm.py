@@ -22,3 +22,4 @@ class MPLMStrategy(Strategy):
     protocol = "mplm"
     Options = MPLMOptions
     task_specific: ClassVar[frozenset[str]] = frozenset({"query_rounds"})
+    streams_input: ClassVar[bool] = True  # a reader starts when its chunk has arrived (docs/streaming.md)
