@@ -137,8 +137,9 @@ class World:
     # -- starting steps ------------------------------------------------------------------
     def runnable(self, now: float | None = None) -> list[Thread]:
         """Runnable threads in id order; with `now`, only those not held past it."""
+        held = self._held if now is not None else None
         ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE
-              and (now is None or self._held.get(t.id, 0.0) <= now)]
+              and (not held or held.get(t.id, 0.0) <= now)]
         ts.sort(key=lambda t: thread_sort_key(t.id))
         return ts
 
