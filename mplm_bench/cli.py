@@ -122,6 +122,8 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed for generated instances.", rich_help_panel=_WHAT)] = 0,
     data: Annotated[str | None, typer.Option(help="Local JSONL/Parquet file or Hugging Face dataset id.", rich_help_panel=_WHAT)] = None,
     repeats: Annotated[int, typer.Option(help="Samples per instance.", rich_help_panel=_WHAT)] = 1,
+    input_rate: Annotated[float | None, typer.Option(help="Stream the input: TOKENS_PER_S arrive on the run's clock (virtual on scripted, wall on engines; docs/streaming.md).", rich_help_panel=_WHAT)] = None,
+    input_schedule: Annotated[str | None, typer.Option(help="Stream the input: piece k arrives at the k-th of these times, e.g. 0,4,8,12.", rich_help_panel=_WHAT)] = None,
     backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default), openai, scripted.", rich_help_panel=_ENGINE)] = "vllm",
     model: Annotated[str | None, typer.Option(help="Local HF folder or hub id; default: embedded SmolLM2-135M-Instruct.", rich_help_panel=_ENGINE)] = None,
     model_opt: ModelOpt = None,
@@ -147,11 +149,24 @@ def run(
         strategy_options=parse_kv(strategy_opt, "-S"), backend=backend,
         backend_options=parse_kv(model_opt, "-M"), model=model, seed=seed, data=data,
         repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
+        input_rate=input_rate, input_schedule=_times(input_schedule),
     )
     where = _executor(executor, executor_opt, ray_address=ray_address, ray_actors=ray_actors,
                       ray_cpus_per_actor=ray_cpus_per_actor, ray_gpus_per_actor=ray_gpus_per_actor,
                       max_retries=max_retries, ray_start_timeout_s=ray_start_timeout)
     return run_and_report(cfg, quiet=quiet, executor=where)
+
+
+def _times(text: str | None) -> list[float] | None:
+    """`0,4,8` -> [0.0, 4.0, 8.0] (--input-schedule)."""
+    if text is None:
+        return None
+    from mplm_bench.config import ConfigError
+
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--input-schedule {text!r}: expected comma-separated times, e.g. 0,4,8") from None
 
 
 _ROWS = "Which rows"
@@ -285,10 +300,10 @@ def report(
 @handles_errors()
 def plot(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
-    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute or timeline.", rich_help_panel=_FORMAT)],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline or streaming.", rich_help_panel=_FORMAT)],
     out: Annotated[list[Path], typer.Option("--out", "-o", help="FILE.png|pdf|svg (repeat for several formats).", rich_help_panel=_FORMAT)],
     x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp.", rich_help_panel=_FORMAT)] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens).", rich_help_panel=_FORMAT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input).", rich_help_panel=_FORMAT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value.", rich_help_panel=_SELECT)] = None,
     instance: Annotated[str | None, typer.Option(help="timeline: the instance id (default: the first).", rich_help_panel=_SELECT)] = None,
     repeat: Annotated[int, typer.Option(help="timeline: the repeat.", rich_help_panel=_SELECT)] = 0,

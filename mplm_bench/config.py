@@ -62,6 +62,10 @@ class RunConfig(BaseModel):
     seed: int = 0
     data: str | None = None
     repeats: int = 1
+    # a streamed input (docs/streaming.md): tokens per second on the run's clock, or each
+    # piece's arrival time; in the hash only when set, so earlier runs keep their ids
+    input_rate: float | None = None
+    input_schedule: list[float] | None = None
     # not part of the hash: they change how a run executes, not what it measures
     n: int = 10
     concurrency: int = 64
@@ -72,6 +76,9 @@ class RunConfig(BaseModel):
         """The fields that define what is measured (so `-n 50` after `-n 20` resumes)."""
         d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts"})
         d["backend_options"] = public_options(self.backend_options)
+        for key in ("input_rate", "input_schedule"):
+            if d[key] is None:
+                del d[key]
         return d
 
     def config_hash(self) -> str:

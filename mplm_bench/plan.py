@@ -20,6 +20,7 @@ from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.results.store import RunStore, part_name
 from mplm_bench.runtime.backend import Backend, BackendError, Sampling
 from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.input_stream import InputStream
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
 from mplm_bench.tasks.base import Instance, Task, no_policy_message
@@ -68,13 +69,14 @@ def plan(cfg: RunConfig) -> Plan:
     strat_cls = registry.strategies.get(cfg.strategy)
     task: Task = task_cls(_options(task_cls.Options, cfg.task_options, "task"))
     s_opts = {k: v for k, v in cfg.strategy_options.items() if k not in CAP_KEYS}
-    strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"))
+    strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"), input_stream(cfg))
     if strategy.protocol not in task.protocols and strategy.protocol != "any":
         if strategy.generic:  # `mplm-bench list` prints which pairs run
             raise ConfigError(f"strategy {cfg.strategy!r} does not run on task {cfg.task!r}: the task has no "
                               f"{strategy.protocol!r} format (has: {', '.join(task.protocols)}; see mplm-bench list)")
         raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
     strategy.check(task)
+    strategy.check_stream(task)
     m = dict(cfg.backend_options)
     sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
     latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
@@ -117,6 +119,19 @@ def plan(cfg: RunConfig) -> Plan:
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
     return p
+
+
+def input_stream(cfg: RunConfig) -> InputStream | None:
+    """`--input-rate` / `--input-schedule` as the runtime's InputStream; None when neither."""
+    if cfg.input_rate is None and cfg.input_schedule is None:
+        return None
+    schedule = tuple(cfg.input_schedule) if cfg.input_schedule is not None else None
+    try:
+        return InputStream(rate=cfg.input_rate, schedule=schedule)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = {"rate": "--input-rate: "}.get(str(err["loc"][0]) if err["loc"] else "", "")
+        raise ConfigError(where + err["msg"].removeprefix("Value error, ")) from None
 
 
 def check_writable(path: Path) -> None:

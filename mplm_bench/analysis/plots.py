@@ -6,6 +6,7 @@
 - `accuracy-compute`: accuracy (Wilson 95% interval) against mean generated tokens (= effective
   test-time compute), critical path, or another column, one line per strategy, one panel per task.
 - `timeline`: see `timeline.py`.
+- `streaming`: latency after input end against input rate, see `streaming.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mplm_bench.analysis.style import axis_label, check_outputs, new_figure, sav
 from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError
 
-KINDS = ("scaling", "accuracy-compute", "timeline")
+KINDS = ("scaling", "accuracy-compute", "timeline", "streaming")
 X_ALIASES = {"gen": "gen_tokens", "ttc": "gen_tokens", "critical-path": "critical_path_tokens",
              "cp": "critical_path_tokens", "peak-context": "peak_context_tokens"}
 DEFAULT_SCALING = ["critical_path_tokens", "peak_context_tokens"]
@@ -43,6 +44,10 @@ def plot(paths: list[str], kind: str, outs: list[Path], *, x: str | None = None,
 
         return plot_timeline(df, outs, clock=x or "virtual", instance=instance, repeat=repeat,
                              max_lanes=max_lanes, width=width, title=title)
+    if kind == "streaming":
+        from mplm_bench.analysis.streaming import streaming_figure
+
+        return save(streaming_figure(df, (metrics or [None])[0], width=width, title=title), outs)
     if kind == "scaling":
         fig, fits = scaling_figure(df, x=x, metrics=metrics or DEFAULT_SCALING, width=width, title=title)
         _print_fits(fits)

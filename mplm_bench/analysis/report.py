@@ -15,7 +15,7 @@ from mplm_bench.analysis.stats import wilson
 
 BASE_KEYS = ["task", "size", "strategy"]
 # run-level columns that split groups when they vary among the loaded runs
-RUN_LEVEL = ["backend", "model", "scheduler"]
+RUN_LEVEL = ["backend", "model", "scheduler", "input_rate"]
 MEAN_COLUMNS = {
     "gen_tokens_mean": "gen_tokens",
     "critical_path_tokens_mean": "critical_path_tokens",
@@ -26,6 +26,10 @@ MEAN_COLUMNS = {
     "rounds_mean": "rounds",
     "wall_s_mean": "wall_s",
     "sim_latency_s_mean": "sim_latency_s",  # only with -M latency_profile (else nan)
+    # only with a streamed input (--input-rate, docs/streaming.md; else nan)
+    "latency_after_input_mean": "latency_after_input",
+    "first_token_after_input_start_mean": "first_token_after_input_start",
+    "cp_tokens_after_input_mean": "cp_tokens_after_input",
 }
 
 

@@ -35,6 +35,11 @@ AXIS_LABELS = {
     "sim_latency_s": "simulated latency (s)",
     "virtual_time": "virtual time (tokens)",
     "n_vars": "variables",
+    # streamed input (docs/streaming.md): on the run's clock (virtual units on scripted, seconds on engines)
+    "input_rate": "input rate (tokens per clock unit)",
+    "latency_after_input": "latency after input end",
+    "first_token_after_input_start": "first output token after input start",
+    "cp_tokens_after_input": "critical path after input end (tokens)",
 }
 SIZE_LABELS = {"sudoku": "grid side N (log scale)", "sat": "variables (log scale)"}
 

@@ -74,6 +74,11 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
         }
         if summary.get("sim_latency_s_mean", pd.Series(dtype=float)).notna().any():
             row["sim s"] = num(r["sim_latency_s_mean"], 2)  # simulated seconds per sample
+        if summary.get("latency_after_input_mean", pd.Series(dtype=float)).notna().any():
+            # a streamed input (docs/streaming.md), on the run's clock
+            row["after input"] = num(r["latency_after_input_mean"], 2)
+            row["first token"] = num(r["first_token_after_input_start_mean"], 2)
+            row["CP after input"] = num(r["cp_tokens_after_input_mean"])
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -41,19 +41,20 @@ class PortablePlan:
 
     fields: dict[str, Any]
     task: tuple[type, Any]
-    strategy: tuple[type, Any]
+    strategy: tuple[type, Any, Any]  # class, options, input stream
 
     @classmethod
     def of(cls, p: Plan) -> PortablePlan:
         rest = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
                 if f.name not in ("task", "strategy", "instances", "todo")}
-        return cls(rest, (type(p.task), p.task.options), (type(p.strategy), p.strategy.options))
+        return cls(rest, (type(p.task), p.task.options), (type(p.strategy), p.strategy.options,
+                                                          p.strategy.input_stream))
 
     def plan(self) -> Plan:
         from mplm_bench.plan import Plan
 
-        (task_cls, task_opts), (strat_cls, strat_opts) = self.task, self.strategy
-        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts), instances=[],
+        (task_cls, task_opts), (strat_cls, strat_opts, stream) = self.task, self.strategy
+        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts, stream), instances=[],
                     **self.fields)
 
 

@@ -134,6 +134,7 @@ class BatchClock:
         self._ends: list[tuple[float, int, Any]] = []  # heap of decoding steps: (target, seq, key)
         self._n_decoding = 0
         self._iters = 0.0
+        self.first_tokens: dict[Any, float] = {}  # key -> when its prefill yielded its first token
 
     def __contains__(self, key: Any) -> bool:
         return key in self._steps
@@ -150,12 +151,15 @@ class BatchClock:
         self._steps[key] = _Step(float(self.costs.uncached(c)), c.completion_tokens, self._seq)
         heapq.heappush(self._arrivals, (start + self.costs.per_request, self._seq, key))
 
-    def next_done(self) -> tuple[float, list[Any]]:
-        """Advance to the next completion; returns (its time, the keys ending then, in arrival order)."""
+    def next_done(self, until: float = math.inf) -> tuple[float, list[Any]]:
+        """Advance to the next completion; returns (its time, the keys ending then, in arrival
+        order). If none comes before `until`, stops there: (until, [])."""
         if not self._steps:
             raise ValueError("no step in flight")
         while not (done := self._settle()):
-            self._advance()
+            if self.now >= until:
+                return self.now, []
+            self._advance(until)
         return self.now, done
 
     def remove(self, key: Any) -> int:
@@ -208,6 +212,8 @@ class BatchClock:
             s = self._steps[key]
             # the prefill's forward pass yields the first token
             s.target = self._iters + max(0, s.tokens - 1)
+            if s.tokens > 0:
+                self.first_tokens[key] = self.now
             heapq.heappush(self._ends, (s.target, s.seq, key))
             self._n_decoding += 1
         done: list[tuple[int, Any]] = []
@@ -220,10 +226,11 @@ class BatchClock:
             self._admit()
         return [key for _, key in sorted(done)]
 
-    def _advance(self) -> None:
-        """Move `now` to the next event: the head prefill ends, a step ends, or a step arrives."""
+    def _advance(self, until: float = math.inf) -> None:
+        """Move `now` to the next event: the head prefill ends, a step ends, a step arrives, or
+        `until` (an event outside the clock: a held thread's release)."""
         c = self.costs
-        horizon = self._arrivals[0][0] if self._arrivals else math.inf
+        horizon = min(self._arrivals[0][0] if self._arrivals else math.inf, until)
         if self._prefill:  # a prefill stalls the batch while it runs
             head = self._steps[self._prefill[0]]
             end = self.now + head.prefill * c.prefill_per_token

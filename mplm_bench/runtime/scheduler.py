@@ -6,15 +6,21 @@ clock of runtime/latency.py says, steps in flight together sharing decode iterat
 completions are processed in (end time, thread id) order, so async runs and their preemptions
 repeat bit for bit. With an engine, completions are processed in the order the engine finishes
 them.
+
+A thread the World holds (its piece of a streamed input has not arrived, docs/streaming.md)
+begins when the run's clock reaches its release time: the virtual clock jumps there when nothing
+else would happen first; on an engine the scheduler waits for it, in seconds since the sample
+began, while the steps in flight go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Literal
 
-from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, Completion
 from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
 from mplm_bench.runtime.protocol import thread_sort_key
@@ -40,9 +46,43 @@ class Scheduler:
         self.now_v = 0.0
         # with an engine profile, virtual time is seconds and in-flight steps share the batch
         self.clock = self.latency.clock() if backend.virtual_time else None
+        self.t0 = time.perf_counter()  # the sample's start: an engine run's clock origin
+        self.t0_wall = time.time()
+        self.first_token_v: dict[int, float] = {}  # call -> virtual time of its first token
+
+    def now(self) -> float:
+        """The run's clock: virtual time, or seconds since the sample began on an engine."""
+        return self.now_v if self.backend.virtual_time else time.perf_counter() - self.t0
+
+    def first_token_at(self, rec: CallRecord) -> float | None:
+        """When a call's first output token came, on the run's clock; None if it made none.
+
+        Virtual: the batch clock's prefill end, or start + per-request + uncached prefill + one
+        decode step for independent steps. Engine: its measured time to first token."""
+        if rec.completion_tokens < 1:
+            return None
+        if not self.backend.virtual_time:
+            return None if rec.ttft_s is None else rec.start_wall - self.t0_wall + rec.ttft_s
+        if self.clock is not None:
+            return self.first_token_v.get(rec.call)
+        return rec.start_v + self.latency.duration(
+            Completion("", rec.prompt_tokens, 1, "stop", rec.cached_prompt_tokens))
+
+    async def _until_release(self, world: World) -> bool:
+        """Nothing runs and nothing is in flight: move the clock to the next held thread's
+        release (False: none is held, the sample is stuck)."""
+        release = world.next_release()
+        if release is None:
+            return False
+        if self.backend.virtual_time:
+            self.now_v = max(self.now_v, release)
+        else:
+            await asyncio.sleep(max(0.0, release - self.now()))
+        return True
 
     async def run(self, world: World, kind: SchedulerKind) -> World:
-        t0 = time.perf_counter()
+        self.t0, self.t0_wall = time.perf_counter(), time.time()
+        t0 = self.t0
         try:
             coro = self._sync(world) if kind == "sync" else self._async(world)
             await asyncio.wait_for(coro, timeout=world.caps.max_wall_s)
@@ -54,7 +94,7 @@ class Scheduler:
 
     def _begin(self, world: World) -> list[Ticket]:
         tickets = []
-        for t in world.runnable():
+        for t in world.runnable(self.now()):
             tk = world.begin(t, self.now_v, time.time())
             if tk is None:
                 break
@@ -68,6 +108,8 @@ class Scheduler:
             if world.done:
                 return
             if not tickets:
+                if await self._until_release(world):
+                    continue
                 world.deadlock()
                 return
             if self.backend.virtual_time:
@@ -90,6 +132,7 @@ class Scheduler:
         for tk, c in zip(tickets, comps, strict=True):
             self.clock.add(tk.call, self.now_v, c)
         ends = self.clock.run()
+        self.first_token_v.update(self.clock.first_tokens)
         return [ends[tk.call] for tk in tickets]
 
     async def _async(self, world: World) -> None:
@@ -101,11 +144,13 @@ class Scheduler:
                 if world.done:
                     return
                 if not inflight:
+                    if await self._until_release(world):
+                        continue
                     world.deadlock()
                     return
                 # completions that end together are applied together, then threads wake: a
                 # parent whose two children answer at once sees both answers (as with an engine)
-                for tk, comp, end_v in await self._next_done(inflight):
+                for tk, comp, end_v in await self._next_done(inflight, world.next_release()):
                     del inflight[tk.call]
                     self.now_v = max(self.now_v, end_v)
                     world.complete(tk, comp, end_v, time.time(), wake=False)
@@ -117,32 +162,44 @@ class Scheduler:
                 await self._abort(world, tk, task)
 
     async def _next_done(
-        self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]
+        self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]], release: float | None = None
     ) -> list[tuple[Ticket, Completion, float]]:
+        """The completions that come next; none when a held thread's release (`release`)
+        comes first: the clock is then at the release and the caller begins that thread."""
         if self.backend.virtual_time:
             # scripted steps complete instantly in wall time; the earliest in virtual time wins
             await asyncio.gather(*(task for _, task in inflight.values()))
             if self.clock is not None:
-                return self._clock_next(inflight)
+                return self._clock_next(inflight, release)
             ends = sorted(
                 (tk.record.start_v + self.latency.duration(task.result()), thread_sort_key(tk.thread_id), tk.call)
                 for tk, task in inflight.values()
             )
             first = ends[0][0]
+            if release is not None and release < first:
+                self.now_v = max(self.now_v, release)
+                return []
             return [(inflight[c][0], inflight[c][1].result(), e) for e, _, c in ends if e == first]
-        done, _ = await asyncio.wait([t for _, t in inflight.values()], return_when=asyncio.FIRST_COMPLETED)
+        timeout = None if release is None else max(0.0, release - self.now())
+        done, _ = await asyncio.wait([t for _, t in inflight.values()], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
         out = [(tk, task.result(), self.now_v) for tk, task in inflight.values() if task in done]
         out.sort(key=lambda x: thread_sort_key(x[0].thread_id))
         return out
 
-    def _clock_next(self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]]
-                    ) -> list[tuple[Ticket, Completion, float]]:
-        """The next completions on the batch clock (steps begun since the last call join it)."""
+    def _clock_next(self, inflight: dict[int, tuple[Ticket, asyncio.Task[Completion]]],
+                    release: float | None = None) -> list[tuple[Ticket, Completion, float]]:
+        """The next completions on the batch clock (steps begun since the last call join it);
+        none if `release` comes first (the clock stops there)."""
         assert self.clock is not None
         for call, (tk, task) in inflight.items():
             if call not in self.clock:
                 self.clock.add(call, tk.record.start_v, task.result())
-        end, calls = self.clock.next_done()
+        end, calls = self.clock.next_done(math.inf if release is None else release)
+        self.first_token_v.update(self.clock.first_tokens)
+        if not calls:
+            self.now_v = max(self.now_v, end)
+            return []
         out = [(inflight[c][0], inflight[c][1].result(), end) for c in calls]
         out.sort(key=lambda x: (thread_sort_key(x[0].thread_id), x[0].call))
         return out

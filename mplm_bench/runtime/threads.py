@@ -27,6 +27,7 @@ class Message:
     cp: float  # critical-path time (tokens) at which the sending step ended
     level: int  # dependency level of the sending step
     call: int  # index of the sending call, for timelines
+    tail: float | None = None  # critical-path tokens since a streamed input ended (None: before)
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class Thread:
     steps: int = 0
     ready_cp: float = 0.0  # critical-path time at which this thread may start its next step
     ready_level: int = 0
+    ready_tail: float | None = None  # like ready_cp, counted from a streamed input's end (None: not after it)
     generation: int = 0  # bumped on spawn reset so stale in-flight results are ignored
     children: list[str] = field(default_factory=list)
     ended_by: str = ""  # why the thread ended: stop, protocol_error, truncated, preempted

@@ -45,6 +45,12 @@ class Seed:
     id: str
     segments: tuple[str, ...]
     max_tokens: int | None = None  # its own per-step budget; None: the sample's
+    # False: the master does not wait on it (a CoT prefill request, docs/streaming.md): it runs,
+    # is recorded, and its response goes nowhere
+    awaited: bool = True
+    # sent under this thread's id instead of its own: a prefill request warms that thread's
+    # prompt, and a backend's prefix cache may be per thread (the scripted backend's is)
+    cache_as: str | None = None
 
 
 class World:
@@ -82,6 +88,12 @@ class World:
         self._dirty: dict[str, Thread] = {}  # waiting threads whose inbox or wait changed
         self.dialect = dialect  # None: the tag grammar (parse_response / resume_segments)
         self._sampling: dict[str, Sampling] = {}  # per-thread overrides (seeds' budgets)
+        # streamed input (docs/streaming.md): thread -> the time on the run's clock before which
+        # its first step may not begin (its piece of the input arrives then); see `hold`
+        self._held: dict[str, float] = {}
+        self._cache_as: dict[str, str] = {}  # seed -> the thread id its requests carry
+        self._after_input: set[str] = set()  # threads held for the last piece: the tail's roots
+        self._tail: dict[int, float] = {}  # call -> critical-path tokens since the input ended
         if seeds:
             self._seed(seeds)
 
@@ -96,14 +108,40 @@ class World:
             self._consumed[s.id] = MASTER_ID
             if s.max_tokens is not None:
                 self._sampling[s.id] = replace(self.sampling, max_tokens=s.max_tokens)
-        master.state = ThreadState.WAITING
-        master.waiting_for = Recv(tuple(s.id for s in seeds))
+            if s.cache_as is not None:
+                self._cache_as[s.id] = s.cache_as
+        awaited = tuple(s.id for s in seeds if s.awaited)
+        if awaited:
+            master.state = ThreadState.WAITING
+            master.waiting_for = Recv(awaited)
         self.metrics.n_threads = len(self.threads)
         self.metrics.max_depth = 1
 
+    # -- input that arrives over time (docs/streaming.md) ------------------------------------
+    def hold(self, thread_id: str, until: float, last_piece: bool = False) -> None:
+        """Thread `thread_id` may begin its first step only at `until` on the run's clock (virtual
+        time, or seconds since the sample began on an engine): its input arrives then.
+        `last_piece`: what it waits for is the input's end, so its steps, and every step that
+        depends on them, are on the critical path after input end (`cp_after_input`)."""
+        if thread_id not in self.threads:
+            raise ValueError(f"no thread {thread_id!r} to hold")
+        if until > 0:
+            self._held[thread_id] = until
+        if last_piece:
+            self._after_input.add(thread_id)
+            self.threads[thread_id].ready_tail = 0.0
+
+    def next_release(self) -> float | None:
+        """The earliest time a held runnable thread may begin; None when none is held."""
+        held = [t for tid, t in self._held.items() if self.threads[tid].state is ThreadState.RUNNABLE]
+        return min(held) if held else None
+
     # -- starting steps ------------------------------------------------------------------
-    def runnable(self) -> list[Thread]:
-        ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE]
+    def runnable(self, now: float | None = None) -> list[Thread]:
+        """Runnable threads in id order; with `now`, only those not held past it."""
+        held = self._held if now is not None else None
+        ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE
+              and (not held or held.get(t.id, 0.0) <= now)]
         ts.sort(key=lambda t: thread_sort_key(t.id))
         return ts
 
@@ -114,6 +152,9 @@ class World:
             return None
         call = len(self.calls)
         thread.state = ThreadState.RUNNING
+        self._held.pop(thread.id, None)
+        if thread.ready_tail is not None:
+            self._tail[call] = thread.ready_tail
         rec = CallRecord(
             call=call,
             thread_id=thread.id,
@@ -131,7 +172,7 @@ class World:
             sampling, stop = shape(thread, sampling)  # a continuation dialect's per-step stops
         req = Request(
             request_id=f"{self.key}/{call}",
-            thread_id=thread.id,
+            thread_id=self._cache_as.get(thread.id, thread.id),
             segments=tuple(thread.segments),
             system=self.system,
             sampling=sampling,
@@ -167,6 +208,8 @@ class World:
         rec.retries = comp.retries
         rec.discarded_tokens = comp.discarded_tokens
         self.chars += len(comp.text)
+        if rec.call in self._tail:
+            self._tail[rec.call] += comp.completion_tokens
         self.metrics.add_call(rec)
         if status == "preempted":
             self.metrics.n_preempted += 1
@@ -205,12 +248,13 @@ class World:
         if step.errors:
             m.n_protocol_errors += 1
         cp, level = rec.cp_end, rec.round
+        tail = self._tail.get(rec.call)
         for spawn in step.spawns:
-            self._spawn(thread, spawn.ids, spawn.body, cp, level)
+            self._spawn(thread, spawn.ids, spawn.body, cp, level, tail)
             if self.done:
                 return
         for send in step.sends:
-            self._send(thread, send.ids, send.payload, cp, level, rec.call)
+            self._send(thread, send.ids, send.payload, cp, level, rec.call, tail)
         if self._over_chars():
             return
         match step.terminal:
@@ -220,6 +264,7 @@ class World:
                 self._dirty[thread.id] = thread  # its inbox may already hold what it waits for
                 thread.last_kept = step.kept
                 thread.ready_cp, thread.ready_level = cp, level
+                thread.ready_tail = tail
             case Stop(body=body):
                 self._end_thread(thread, "stop")
                 if thread.id == MASTER_ID:
@@ -241,7 +286,8 @@ class World:
             self.wake()
 
     # -- directives ----------------------------------------------------------------------
-    def _spawn(self, parent: Thread, ids: tuple[str, ...], body: str, cp: float, level: int) -> None:
+    def _spawn(self, parent: Thread, ids: tuple[str, ...], body: str, cp: float, level: int,
+               tail: float | None = None) -> None:
         self.chars += len(body) + 24 * len(ids)  # one body; an id line per thread
         for tid in ids:
             if tid == parent.id or tid == MASTER_ID or self._is_ancestor(tid, parent):
@@ -269,7 +315,7 @@ class World:
                 first = getattr(self.dialect, "spawn", spawn_prompt)  # a dialect may frame it itself
                 t = Thread(tid, parent.id, parent.depth + 1, [*first(tid, body)])
             t.generation = generation
-            t.ready_cp, t.ready_level = cp, level
+            t.ready_cp, t.ready_level, t.ready_tail = cp, level, tail
             self.threads[tid] = t
             self._consumed[tid] = parent.id
             if tid not in parent.children:
@@ -277,11 +323,12 @@ class World:
             self.metrics.max_depth = max(self.metrics.max_depth, t.depth)
         self.metrics.n_threads = len(self.threads)
 
-    def _send(self, sender: Thread, ids: tuple[str, ...], payload: str, cp: float, level: int, call: int) -> None:
+    def _send(self, sender: Thread, ids: tuple[str, ...], payload: str, cp: float, level: int, call: int,
+              tail: float | None = None) -> None:
         # one Message object for every recipient: it is never mutated, and a 25x25 MPLM cell
         # sends to 73 peers at once
         self._seq += 1
-        msg = Message(sender.id, payload, self._seq, cp, level, call)
+        msg = Message(sender.id, payload, self._seq, cp, level, call, tail)
         self.chars += len(payload) + 8 * len(ids)  # one payload; a reference per inbox
         threads, dirty, max_inbox = self.threads, self._dirty, self.caps.max_inbox
         delivered = 0
@@ -326,6 +373,8 @@ class World:
                 target.extend(grown)
                 t.ready_cp = max([t.ready_cp] + [m.cp for m in msgs])
                 t.ready_level = max([t.ready_level] + [m.level for m in msgs])
+                tails = [x for x in [t.ready_tail, *(m.tail for m in msgs)] if x is not None]
+                t.ready_tail = max(tails) if tails else None
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
@@ -406,3 +455,14 @@ class World:
         # the critical path is the value at the final step: the master's stop when there is one
         ends = [c.cp_end for c in self.calls if c.thread_id == MASTER_ID] if status is Status.OK else []
         m.critical_path_tokens = max(ends or [c.cp_end for c in self.calls] or [0.0])
+
+    def cp_after_input(self) -> float | None:
+        """Critical-path tokens after the input ended: the longest chain of generated tokens
+        that depends on the last piece of a streamed input (none before it could run). Of the
+        master's final step when the sample ended ok, else the longest such chain; None when no
+        thread was held for the last piece (or none of them ran)."""
+        if not self._tail:
+            return None
+        ok = self.metrics.status is Status.OK
+        ends = [v for c, v in self._tail.items() if ok and self.calls[c].thread_id == MASTER_ID]
+        return max(ends or self._tail.values())

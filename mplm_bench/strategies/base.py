@@ -11,9 +11,10 @@ from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.backend import Backend, Sampling
 from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.input_stream import InputStream, ScheduleMismatch, streaming_columns
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
-from mplm_bench.runtime.world import World
-from mplm_bench.tasks.base import Instance, Score, SetupContext, Task
+from mplm_bench.runtime.world import Seed, World
+from mplm_bench.tasks.base import Instance, SampleSetup, Score, SetupContext, Task, TaskError
 
 
 class StrategyOptions(BaseModel):
@@ -62,9 +63,12 @@ class Strategy:
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     # options only some tasks' protocols read (`Task.strategy_options`); set elsewhere, an error
     task_specific: ClassVar[frozenset[str]] = frozenset()
+    # its threads can start on a streamed input's pieces as they arrive (docs/streaming.md)
+    streams_input: ClassVar[bool] = False
 
-    def __init__(self, options: StrategyOptions | None = None) -> None:
+    def __init__(self, options: StrategyOptions | None = None, input_stream: InputStream | None = None) -> None:
         self.options = options or self.Options()
+        self.input_stream = input_stream  # --input-rate / --input-schedule; None: all there at once
 
     def check(self, task: Task) -> None:
         """Reject, before anything runs, a task-specific option that this task does not read."""
@@ -73,8 +77,22 @@ class Strategy:
             raise ConfigError(f"strategy option {name}: task {task.name!r} has no use for it "
                               f"under the {self.protocol!r} protocol")
 
+    def check_stream(self, task: Task) -> None:
+        """Reject a streamed input this strategy or task cannot take, before anything runs."""
+        if self.input_stream is None:
+            return
+        if not self.streams_input:
+            raise ConfigError(f"strategy {self.name!r} does not take a streamed input (--input-rate); "
+                              "cot, fj and mplm do")
+        if not task.streams_input:
+            raise ConfigError(f"task {task.name!r} has no input that arrives in pieces (--input-rate): "
+                              "see docs/streaming.md")
+
     def scheduler_kind(self, task: Task) -> Literal["sync", "async"]:
         chosen = self.options.scheduler
+        if chosen == "auto" and self.input_stream is not None:
+            # a thread starts when its piece arrives, not at the next round's barrier
+            return "async"
         return task.scheduler(self.protocol) if chosen == "auto" else chosen
 
     def sampling(self, task: Task, instance: Instance, ctx: RunContext) -> Sampling:
@@ -85,23 +103,45 @@ class Strategy:
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         sampling = self.sampling(task, instance, ctx)
-        setup = task.setup(instance, self.protocol,
-                           SetupContext(self.options, context_window(ctx.backend), sampling.max_tokens))
+        stream = self.input_stream
+        setup = task.setup(instance, self.protocol, SetupContext(
+            self.options, context_window(ctx.backend), sampling.max_tokens, streamed=stream is not None))
         seeds = setup.seeds
         if ctx.sampling.max_tokens is not None:  # the user's -M max_tokens wins over a seed's own
             seeds = tuple(replace(s, max_tokens=None) for s in seeds)
+        try:
+            arrivals = stream.arrivals(setup.pieces) if stream is not None else []
+        except ScheduleMismatch as e:
+            raise TaskError(str(e)) from None
+        side = self.side_seeds(setup, arrivals)
         world = World(key, setup.prompt, ctx.caps, sampling, log_prompts=ctx.log_prompts,
-                      dialect=setup.dialect, seeds=seeds)
+                      dialect=setup.dialect, seeds=(*seeds, *(s for s, _ in side)))
+        for s, at in side:
+            world.hold(s.id, at)
+        for tid, k in setup.piece_of.items() if stream is not None else ():
+            world.hold(tid, arrivals[k], last_piece=k == len(arrivals) - 1)
+        scheduler = None
         if setup.truncated is not None:
             world.finish(Status.TRUNCATED, setup.truncated)
         else:
-            await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
+            scheduler = Scheduler(ctx.backend, ctx.latency)
+            await scheduler.run(world, self.scheduler_kind(task))
             if setup.cut is not None and world.metrics.status is Status.OK:
                 world.metrics.status, world.metrics.detail = Status.TRUNCATED, setup.cut
         score = task.score(instance, world.metrics.answer)
-        if setup.columns:
-            score = score.model_copy(update={"extra": {**setup.columns, **score.extra}})
+        columns = dict(setup.columns)
+        if stream is not None:
+            columns |= streaming_columns(world, scheduler, stream, setup.pieces, arrivals,
+                                         frozenset(s.id for s, _ in side))
+            columns["prefill_requests"] = len(side)
+        if columns:
+            score = score.model_copy(update={"extra": {**columns, **score.extra}})
         return SampleResult(world, score)
+
+    def side_seeds(self, setup: SampleSetup, arrivals: list[float]) -> list[tuple[Seed, float]]:
+        """Threads the master does not wait on, each with its release time (CoT's prefill
+        requests); none by default."""
+        return []
 
 
 def context_window(backend: Backend) -> int | None:

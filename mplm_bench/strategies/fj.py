@@ -7,3 +7,5 @@ from mplm_bench.strategies.base import Strategy
 @strategies.register("fj", protocol="fj")
 class FJStrategy(Strategy):
     """The fork-join protocol: the master joins on every worker it spawned."""
+
+    streams_input = True  # a worker starts when its chunk has arrived (docs/streaming.md)

@@ -19,3 +19,5 @@ class MPLMOptions(StrategyOptions):
                      task_specific=frozenset({"query_rounds"}))
 class MPLMStrategy(Strategy):
     """Model-driven MPLM (tag grammar) or a task's harness-driven dialect."""
+
+    streams_input = True  # a reader starts when its chunk has arrived (docs/streaming.md)

@@ -78,6 +78,7 @@ class SetupContext:
     strategy_options: BaseModel | None = None
     window: int | None = None
     max_tokens: int | None = None
+    streamed: bool = False  # the input arrives over time (--input-rate): say what its pieces are
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,12 @@ class SampleSetup:
     # the input was shortened to fit the window (why): the sample runs and its answer is scored,
     # but an `ok` ending is recorded `truncated`, so a cut never passes for the whole task
     cut: str | None = None
+    # a streamed input (docs/streaming.md): its pieces' token counts in arrival order; which
+    # piece (index) each thread needs before its first step ("0": the master); and, for a serial
+    # prompt, after how many of its segments each piece ends (prefill_while_reading's prefixes)
+    pieces: tuple[int, ...] = ()
+    piece_of: dict[str, int] = field(default_factory=dict)
+    piece_ends: tuple[int, ...] = ()
 
 
 class TaskOptions(BaseModel):
@@ -107,6 +114,8 @@ class Task(ABC):
     name: ClassVar[str]
     protocols: ClassVar[tuple[Protocol, ...]]
     Options: ClassVar[type[TaskOptions]] = TaskOptions
+    # its input can arrive over time (`--input-rate`): `setup` fills `SampleSetup.pieces`
+    streams_input: ClassVar[bool] = False
 
     def __init__(self, options: TaskOptions | None = None) -> None:
         self.options = options or self.Options()

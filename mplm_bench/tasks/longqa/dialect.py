@@ -8,6 +8,7 @@ The model writes plain text; this decides what it means, for the runtime to carr
 | mplm | master | `[id]: question` lines → a send to each reader named and `recv` on exactly them, while query rounds are left; otherwise a stop whose body is the response |
 | fj | worker `i` | a message to the master, then stop (stateless) |
 | fj, serial | master | a stop whose body is the response |
+| serial | prefill request (streamed input) | a stop, sent nowhere |
 
 A master cut by `max_tokens` before it wrote an answer line has no terminal directive, so the
 runtime ends the sample `truncated`; a cut reader still sends what it wrote (a summary budget is
@@ -43,6 +44,8 @@ class LongQADialect:
     # -- parsing ----------------------------------------------------------------------------
     def parse(self, thread: Thread, text: str, finish_reason: str) -> ParsedStep:
         if thread.id != MASTER_ID:
+            if self.protocol == "serial":  # a prefill request (docs/streaming.md): it only warms a cache
+                return ParsedStep(terminal=Stop(None), kept=text)
             terminal = Recv(None) if self.protocol == "mplm" else Stop(None)
             return ParsedStep(sends=[Send((MASTER_ID,), text.strip())], terminal=terminal, kept=text)
         cut = finish_reason == "length"

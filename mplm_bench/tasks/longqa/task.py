@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field
 
 from mplm_bench.registry import tasks
-from mplm_bench.runtime.protocol import SYSTEM_PROMPT
+from mplm_bench.runtime.protocol import MASTER_ID, SYSTEM_PROMPT
 from mplm_bench.runtime.world import Seed
 from mplm_bench.tasks.base import (
     Instance,
@@ -36,7 +37,7 @@ from mplm_bench.tasks.base import (
     TaskOptions,
 )
 from mplm_bench.tasks.longqa import prompts
-from mplm_bench.tasks.longqa.chunking import chunk, head_and_tail, summary_budget
+from mplm_bench.tasks.longqa.chunking import SEPARATOR, chunk, head_and_tail, summary_budget
 from mplm_bench.tasks.longqa.corrupt import corrupt_step
 from mplm_bench.tasks.longqa.data import load_source
 from mplm_bench.tasks.longqa.dialect import FINAL_ANSWER, LongQADialect
@@ -68,6 +69,7 @@ def size_of(tokens: int) -> int:
 
 @tasks.register("longqa", options=LongQAOptions, protocols=("serial", "fj", "mplm"))
 class LongQATask(Task):
+    streams_input = True  # the chunks arrive in order (docs/streaming.md)
     options: LongQAOptions
 
     @cached_property
@@ -114,7 +116,8 @@ class LongQATask(Task):
     def setup(self, instance: Instance, protocol: Protocol, ctx: SetupContext) -> SampleSetup:
         self._check(protocol)
         if protocol == "serial":
-            return self._cot(instance, ctx.window, ctx.max_tokens)
+            cot = self._cot(instance, ctx.window, ctx.max_tokens)
+            return self._streamed_cot(instance, ctx.window, cot) if ctx.streamed else cot
         record: Record = instance.data["record"]
         chunks = self._chunks(instance, ctx.window)
         n, ids = len(chunks), tuple(str(i) for i in range(1, len(chunks) + 1))
@@ -132,7 +135,26 @@ class LongQATask(Task):
                           for i, c in zip(ids, chunks, strict=True))
             master, rounds = prompts.FJ_MASTER.format(n=n), 0
         dialect = LongQADialect(protocol, ids, rounds, prompts.question_block(record), record.multiple_choice)
-        return SampleSetup(master, seeds=seeds, dialect=dialect, columns=columns)
+        streamed = {}
+        if ctx.streamed:  # reader / worker i needs chunk i
+            streamed = {"pieces": tuple(map(self.counter.count, chunks)),
+                        "piece_of": {i: k for k, i in enumerate(ids)}}
+        return SampleSetup(master, seeds=seeds, dialect=dialect, columns=columns, **streamed)
+
+    def _streamed_cot(self, instance: Instance, window: int | None, cot: SampleSetup) -> SampleSetup:
+        """CoT on a streamed input: the same chunks arrive as under mplm/fj, and the master needs
+        the last. Its document is split into one segment per chunk (the text is unchanged), so
+        each arrived prefix is a prefix of its prompt in segments (prefill_while_reading)."""
+        chunks = self._chunks(instance, window)
+        pieces = tuple(map(self.counter.count, chunks))
+        head, context, tail = cot.prompt if len(cot.prompt) == 3 else ("", "", "")
+        parts = [c + SEPARATOR for c in chunks[:-1]] + [chunks[-1]]
+        if cot.cut is not None or cot.truncated is not None or "".join(parts) != context:
+            # a cut (or reflowed) document is no run of the chunks: nothing to prefill early
+            return replace(cot, pieces=pieces, piece_of={MASTER_ID: len(chunks) - 1})
+        ends = tuple(range(2, 2 + len(parts)))  # after the head and chunks 1..k
+        return replace(cot, prompt=(head, *parts, tail), pieces=pieces,
+                       piece_of={MASTER_ID: len(chunks) - 1}, piece_ends=ends)
 
     def _chunk_size(self, window: int | None) -> int:
         if self.options.chunk_tokens is not None:
