@@ -111,11 +111,23 @@ def plan(cfg: RunConfig) -> Plan:
     if not instances:
         raise ConfigError(f"{cfg.data}: no instances in it")
     store = RunStore(cfg.out / cfg.run_id())
+    warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting
     done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
     return p
+
+
+def warn_legacy_folder(cfg: RunConfig, run_dir: Path) -> None:
+    """Run ids once keyed `--data` by its path text, so an old folder cannot prove which data
+    its samples answer: it is left alone (not resumed), and this says so once."""
+    if cfg.data is None or cfg.data_key() == cfg.data or run_dir.exists():
+        return
+    old = cfg.out / cfg.run_id(legacy=True)
+    if (old / "manifest.json").is_file():
+        log.warning("warning: not resuming %s: it keyed --data by its path, not its contents, so it "
+                    "may hold samples of other data; this run starts afresh in %s", old, run_dir)
 
 
 def check_writable(path: Path) -> None:
