@@ -18,7 +18,7 @@ from mplm_bench.backends.base import Backend, BackendError, Sampling
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.base import Executor, Outcome
-from mplm_bench.results.manifest import build_manifest
+from mplm_bench.results.manifest import build_manifest, previous_manifest
 from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
 from mplm_bench.results.sessions import differences, past_sessions, session_of
 from mplm_bench.results.store import RunStore, part_name
@@ -113,6 +113,7 @@ def plan(cfg: RunConfig) -> Plan:
     store = RunStore(cfg.out / cfg.run_id())
     warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting
+    previous_manifest(store)  # a damaged one: one line now, not a traceback after the engine starts
     done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
@@ -198,7 +199,7 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
     session = session_of(manifest, manifest["started_at"])
-    previous = store.read_manifest()
+    previous = previous_manifest(store)
     sessions = past_sessions(previous) if previous else []
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])

@@ -11,11 +11,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mplm_bench.config import public_options
+from mplm_bench.config import ConfigError, public_options
 from mplm_bench.data_key import data_record
 
 if TYPE_CHECKING:
     from mplm_bench.config import RunConfig
+    from mplm_bench.results.store import RunStore
     from mplm_bench.runner import Plan
 
 _PACKAGES = ("mplm-bench", "pyarrow", "pandas", "pydantic", "python-sat", "tokenizers", "vllm",
@@ -42,6 +43,23 @@ def git_state() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
     return {"sha": sha or None, "dirty": dirty if sha else None}
+
+
+def previous_manifest(store: RunStore) -> dict[str, Any] | None:
+    """The manifest already in a run folder (None: a new run); a damaged one is a ConfigError,
+    before anything runs: its sessions cannot be kept, and guessing would lose the record."""
+    try:
+        manifest = store.read_manifest()
+    except OSError as e:
+        raise ConfigError(f"{store.manifest_path}: cannot read it ({e.strerror or e})") from None
+    except ValueError as e:
+        manifest, why = [], f"not valid JSON: {e}"
+    else:
+        why = f"a JSON {type(manifest).__name__}, not an object"
+    if manifest is None or isinstance(manifest, dict):
+        return manifest
+    raise ConfigError(f"{store.manifest_path}: damaged manifest ({why}); the samples beside it are "
+                      "intact: move the manifest away and run again to resume them")
 
 
 def build_manifest(cfg: RunConfig, plan: Plan, backend: dict[str, Any],
