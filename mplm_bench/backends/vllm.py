@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mplm_bench.backends.base import BackendError, Completion, Request
 from mplm_bench.backends.engine_common import (
@@ -72,7 +72,7 @@ class VLLMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = None  # None / "smollm2": the embedded model; a local folder; a hub id
-    max_model_len: int | None = None  # None: 8192 for the embedded model, else the model's own
+    max_model_len: int | None = Field(default=None, ge=1)  # None: 8192 for the embedded model, else the model's own
     tensor_parallel_size: int = 1
     data_parallel_size: int = 1
     # GPU: fraction of device memory for weights + KV (default 0.9). CPU: fraction of the NUMA
