@@ -43,6 +43,13 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _interrupted(e: KeyboardInterrupt) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP (stopping.py): one line, exit 128 + the signal's number."""
+    name, code = getattr(e, "name", "SIGINT"), getattr(e, "exit_code", 130)
+    how = "interrupted" if name == "SIGINT" else f"stopped by {name}"
+    _fail(f"{how}: finished samples are on disk; run the same command again to resume", code)
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
@@ -71,6 +78,7 @@ def run(
     """Run a strategy on a task and write Parquet results (resumes what is already on disk)."""
     from mplm_bench.config import ConfigError, RunConfig, parse_kv
     from mplm_bench.registry import UnknownName
+    from mplm_bench.stopping import signals_interrupt
     from mplm_bench.tasks.base import TaskError
 
     try:
@@ -87,11 +95,12 @@ def run(
                                  ray_cpus_per_actor=ray_cpus_per_actor,
                                  ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
                                  ray_start_timeout_s=ray_start_timeout)
-        code = run_and_report(cfg, quiet=quiet, executor=where)
+        with signals_interrupt():
+            code = run_and_report(cfg, quiet=quiet, executor=where)
     except (ConfigError, UnknownName, TaskError) as e:
         _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: finished samples are on disk; run the same command again to resume", 130)
+    except KeyboardInterrupt as e:
+        _interrupted(e)
     raise typer.Exit(code)
 
 
@@ -211,6 +220,7 @@ def sweep(
     """Run a grid of tasks × options × strategies × backends × seeds into one output root (resumable)."""
     try:
         from mplm_bench.executors import executor_options
+        from mplm_bench.stopping import signals_interrupt
         from mplm_bench.sweep import load_sweep
         from mplm_bench.sweep_run import run_sweep
 
@@ -218,11 +228,12 @@ def sweep(
                                  ray_cpus_per_actor=ray_cpus_per_actor,
                                  ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
                                  ray_start_timeout_s=ray_start_timeout)
-        code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
+        with signals_interrupt():
+            code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
     except _analysis_errors() as e:
         _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted: finished samples are on disk; run the same command again to resume", 130)
+    except KeyboardInterrupt as e:
+        _interrupted(e)
     raise typer.Exit(code)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from mplm_bench.executors import ExecutorOptions, open_ray_executor
 from mplm_bench.executors.base import Executor
 from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.runner import build_backend, execute_with, plan
+from mplm_bench.stopping import run_stoppable
 
 
 def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
@@ -59,7 +59,7 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
                 await backend.aclose()
 
     with progress:
-        asyncio.run(go())
+        run_stoppable(go())
     print_summary(p.store.dir)
     return 0
 

@@ -10,7 +10,6 @@ so it is shared only by cells that differ in nothing but the seed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from mplm_bench.executors.base import Executor
 from mplm_bench.executors.local import LocalExecutor
 from mplm_bench.registry import UnknownName
 from mplm_bench.runner import Plan, build_backend, execute_with, plan
+from mplm_bench.stopping import run_stoppable
 from mplm_bench.sweep import SweepConfig, cell_label, expand
 from mplm_bench.tasks.base import TaskError
 
@@ -65,7 +65,7 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
     if todo:
         # on Ray, one set of actors serves every cell (they rebuild a backend when its key changes)
         remote = open_ray_executor(executor) if executor and executor.kind == "ray" else None
-        asyncio.run(_run_cells(plans, todo, console, quiet, remote))
+        run_stoppable(_run_cells(plans, todo, console, quiet, remote))
     from mplm_bench.analysis import tables
     from mplm_bench.analysis.load import find_runs, load_samples
     from mplm_bench.analysis.report import summarize
