@@ -31,6 +31,7 @@ RayActorsOpt = Annotated[int | None, typer.Option(help="Actors (default: cluster
 RayCpusOpt = Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.", rich_help_panel=_SCALE)]
 RayGpusOpt = Annotated[float | None, typer.Option(help="GPUs per actor (default: vllm's tensor_parallel_size × data_parallel_size on a GPU cluster, else 0).", rich_help_panel=_SCALE)]
 MaxRetriesOpt = Annotated[int, typer.Option(help="Re-runs of a sample whose actor died (then: engine_error), and replacements per actor.", rich_help_panel=_SCALE)]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the engine's own log (vLLM, torch) here instead of only in RUN/engine.log.", rich_help_panel=_OUT)]
 RayStartOpt = Annotated[float, typer.Option(help="Seconds an actor may wait for Ray to place and start it (resources held elsewhere) before it counts as dead.", rich_help_panel=_SCALE)]
 
 
@@ -67,6 +68,7 @@ def run(
     out: Annotated[Path, typer.Option(help="Output root; the run goes in OUT/<run id>/.", rich_help_panel=_OUT)] = Path("results"),
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Also store every full prompt.", rich_help_panel=_OUT)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
+    verbose: VerboseOpt = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     ray_actors: RayActorsOpt = None,
@@ -96,7 +98,7 @@ def run(
                                  ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
                                  ray_start_timeout_s=ray_start_timeout)
         with signals_interrupt():
-            code = run_and_report(cfg, quiet=quiet, executor=where)
+            code = run_and_report(cfg, quiet=quiet, executor=where, verbose=verbose)
     except (ConfigError, UnknownName, TaskError) as e:
         _fail(str(e))
     except KeyboardInterrupt as e:
@@ -209,6 +211,7 @@ def sweep(
     out: Annotated[Path | None, typer.Option(help="Output root instead of the config's `out`.", rich_help_panel=_SWEEP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and what is on disk; run nothing.", rich_help_panel=_SWEEP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_SWEEP)] = False,
+    verbose: VerboseOpt = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     ray_actors: RayActorsOpt = None,
@@ -229,7 +232,8 @@ def sweep(
                                  ray_gpus_per_actor=ray_gpus_per_actor, max_retries=max_retries,
                                  ray_start_timeout_s=ray_start_timeout)
         with signals_interrupt():
-            code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
+            code = run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where,
+                             verbose=verbose)
     except _analysis_errors() as e:
         _fail(str(e))
     except KeyboardInterrupt as e:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mplm_bench import registry
 from mplm_bench.backends.base import BackendError
+from mplm_bench.backends.engine_log import EngineLog, keeps_engine_log
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.executors import ExecutorOptions, open_ray_executor
 from mplm_bench.executors.base import Executor
@@ -18,7 +19,8 @@ from mplm_bench.runner import build_backend, execute_with, plan
 from mplm_bench.stopping import run_stoppable
 
 
-def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
+def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None,
+                   verbose: bool = False) -> int:
     console = Console(stderr=True)
     p = plan(cfg)
     if not p.todo:
@@ -33,11 +35,14 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
                   + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
     backend = None
+    engine_log = EngineLog(enabled=runner is None and not verbose and keeps_engine_log(cfg.backend))
     if runner is None:
         try:
-            backend = build_backend(p)
+            with engine_log.starting(p.store.dir):
+                backend = build_backend(p)
         except BackendError as e:
-            raise ConfigError(str(e)) from None
+            engine_log.close()
+            raise ConfigError(engine_log.failure(str(e))) from None
         runner = LocalExecutor(backend)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console,
@@ -58,8 +63,13 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
             if backend is not None:
                 await backend.aclose()
 
-    with progress:
-        run_stoppable(go())
+    try:
+        with progress:
+            run_stoppable(go())
+    finally:
+        engine_log.close()
+    if engine_log.path is not None:
+        console.print(f"[dim]engine log: {engine_log.path} (-v shows it here)[/]")
     print_summary(p.store.dir)
     return 0
 

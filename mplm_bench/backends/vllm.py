@@ -325,7 +325,7 @@ def _start_failure(e: Exception, on_cpu: bool) -> str:
     memory = ("-M kv_cache_space_gb (or -M max_model_len)" if on_cpu
               else "-M gpu_memory_utilization, -M max_model_len or -M max_num_seqs")
     cause = " ".join(str(e).split())[:300]
-    return (f"the vllm engine failed to start: {cause} (the engine's own error is in the log above; "
+    return (f"the vllm engine failed to start: {cause} (the engine's own error is in its log; "
             f"if it ran out of memory, lower {memory})")
 
 
@@ -341,3 +341,4 @@ def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
 
 build_vllm.options_model = VLLMOptions  # type: ignore[attr-defined]  # validated before any I/O
 build_vllm.check_sampling = check_cpu_sampling  # type: ignore[attr-defined]  # checked in `plan`
+build_vllm.engine_logs = True  # type: ignore[attr-defined]  # its log goes to engine.log (backends/engine_log.py)
