@@ -69,6 +69,7 @@ def run(
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Also store every full prompt.", rich_help_panel=_OUT)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_OUT)] = False,
     verbose: VerboseOpt = False,
+    strict_resume: Annotated[bool, typer.Option("--strict-resume", help="Refuse (exit 2) to resume a run an earlier session wrote with another setup (versions, git commit, backend settings, host) instead of warning; for CI.", rich_help_panel=_OUT)] = False,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
     ray_actors: RayActorsOpt = None,
@@ -89,6 +90,7 @@ def run(
             strategy_options=parse_kv(strategy_opt, "-S"), backend=backend,
             backend_options=parse_kv(model_opt, "-M"), model=model, seed=seed, data=data,
             repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
+            strict_resume=strict_resume,
         )
         from mplm_bench.cli_run import run_and_report
         from mplm_bench.executors import executor_options

@@ -67,6 +67,7 @@ class RunConfig(BaseModel):
     concurrency: int = 64
     out: Path = Path("results")
     log_prompts: bool = False
+    strict_resume: bool = False  # refuse, not warn, when a resume's setup differs (sessions.py)
     # `--data` by its contents (data_key.py), computed once: the file is read once per run, and
     # a copy of this config sent to a Ray actor keeps it where the file may not exist
     _data_key: str | None = PrivateAttr(default=None)
@@ -81,7 +82,7 @@ class RunConfig(BaseModel):
     def identity(self, legacy: bool = False) -> dict[str, Any]:
         """The fields that define what is measured (so `-n 50` after `-n 20` resumes); `--data`
         by its contents (`legacy`: by its text, as before; for finding old run folders)."""
-        d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts"})
+        d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts", "strict_resume"})
         d["backend_options"] = public_options(self.backend_options)
         if not legacy:
             d["data"] = self.data_key()

