@@ -69,7 +69,7 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     finally:
         engine_log.close()
     if engine_log.path is not None:
-        console.print(f"[dim]engine log: {engine_log.path} (-v shows it here)[/]")
+        console.print(f"[dim]engine log: {engine_log.path} (-v shows it here)[/]", soft_wrap=True)
     print_summary(p.store.dir)
     return 0
 
