@@ -131,9 +131,13 @@ def check_unique(puzzle: list[list[int]], solution: list[list[int]], where: str)
 
 @lru_cache(maxsize=2)
 def _checker(size: int) -> Any:
+    import atexit
+
     from mplm_bench.tasks.sudoku.uniqueness import ManyUniquenessChecker
 
-    return ManyUniquenessChecker(size)
+    checker = ManyUniquenessChecker(size)
+    atexit.register(checker.close)  # before interpreter teardown, where pysat's __del__ fails
+    return checker
 
 
 def check_solution(puzzle: list[list[int]], solution: list[list[int]], where: str) -> None:
