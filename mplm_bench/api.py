@@ -13,7 +13,9 @@ built, so `import mplm_bench` stays light.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 SampleFn = Callable[[dict[str, Any]], None]
 PlanFn = Callable[["Plan"], None]
+BuildFn = Callable[["Plan"], AbstractContextManager[Any]]
 
 
 class Manifest(BaseModel):
@@ -128,13 +131,15 @@ def run(task: str | RunConfig, strategy: str | None = None, *,
 
 async def arun(what: RunConfig | Plan, *, backend: Backend | None = None,
                executor: ExecutorOptions | Executor | None = None, on_start: PlanFn | None = None,
-               on_ready: PlanFn | None = None, on_sample: SampleFn | None = None) -> RunResult:
+               on_ready: PlanFn | None = None, on_sample: SampleFn | None = None,
+               building: BuildFn | None = None) -> RunResult:
     """The async core of `run`, for callers already in an event loop or that hold parts of the
     lifecycle themselves: a Plan instead of a config; a `backend` already built (the caller's:
     it is not closed here); an `executor`, as options (opened and closed here) or an open one
     (the caller's). `on_start(plan)` runs once the executor is reachable and before the backend
     is built (the CLI prints the run's line there), `on_ready(plan)` once it is built and the
-    samples start (the CLI starts its bar), `on_sample(row)` after each written sample."""
+    samples start (the CLI starts its bar), `on_sample(row)` after each written sample;
+    `building(plan)`, a context manager the backend is built inside (the CLI's engine log)."""
     from mplm_bench.executors import open_ray_executor
     from mplm_bench.executors.local import LocalExecutor
     from mplm_bench.executors.options import ExecutorOptions
@@ -157,7 +162,8 @@ async def arun(what: RunConfig | Plan, *, backend: Backend | None = None,
             on_start(p)
         if runner is None:
             if backend is None:
-                backend = build_backend(p)
+                with building(p) if building is not None else contextlib.nullcontext():
+                    backend = build_backend(p)
                 owned.append(backend)
             runner = LocalExecutor(backend)
             owned.append(runner)

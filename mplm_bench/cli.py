@@ -68,20 +68,26 @@ def _executor(kind: str, x: list[str] | None, **flags: object) -> ExecutorOption
 
 def handles_errors(interrupted: str | None = None) -> Callable[[F], F]:
     """One place for what every command does with bad input: a ConfigError, an unknown name or a
-    TaskError is one `error:` line and exit code 2; Ctrl-C is `interrupted` and exit code 130
-    (when given); a returned int is the exit code."""
+    TaskError is one `error:` line and exit code 2; when `interrupted` is given, Ctrl-C, SIGTERM
+    and SIGHUP are one line saying so and `interrupted`, exit code 128 + the signal's number; a
+    returned int is the exit code."""
 
     def deco(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                code = fn(*args, **kwargs)
+            from mplm_bench.stopping import signals_interrupt
+
+            try:  # SIGTERM and SIGHUP stop a command as Ctrl-C does (stopping.py)
+                with signals_interrupt() if interrupted is not None else contextlib.nullcontext():
+                    code = fn(*args, **kwargs)
             except _user_errors() as e:
                 _fail(str(e))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
                 if interrupted is None:
                     raise
-                _fail(interrupted, 130)
+                # one line, exit 128 + the signal's number
+                name, exit_code = getattr(e, "name", "SIGINT"), getattr(e, "exit_code", 130)
+                _fail(f"{'interrupted' if name == 'SIGINT' else f'stopped by {name}'}: {interrupted}", exit_code)
             if isinstance(code, int):
                 raise typer.Exit(code)
             return code
@@ -99,7 +105,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, UnknownName, TaskError)
 
 
-_RESUME = "interrupted: finished samples are on disk; run the same command again to resume"
+_RESUME = "finished samples are on disk; run the same command again to resume"
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the engine's own log (vLLM, torch) here instead of only in RUN/engine.log.", rich_help_panel=_OUT)]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -131,6 +138,8 @@ def run(
     out: Annotated[Path, typer.Option(help="Output root; the run goes in OUT/<run id>/.", rich_help_panel=_OUT)] = Path("results"),
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Also store every full prompt.", rich_help_panel=_OUT)] = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    strict_resume: Annotated[bool, typer.Option("--strict-resume", help="Refuse (exit 2) to resume a run an earlier session wrote with another setup (versions, git commit, backend settings, host) instead of warning; for CI.", rich_help_panel=_OUT)] = False,
     executor: ExecutorOpt = "local",
     executor_opt: ExecutorXOpt = None,
     ray_address: RayAddressOpt = None,
@@ -149,12 +158,12 @@ def run(
         strategy_options=parse_kv(strategy_opt, "-S"), backend=backend,
         backend_options=parse_kv(model_opt, "-M"), model=model, seed=seed, data=data,
         repeats=repeats, n=n, concurrency=concurrency, out=out, log_prompts=log_prompts,
-        input_rate=input_rate, input_schedule=_times(input_schedule),
+        input_rate=input_rate, input_schedule=_times(input_schedule), strict_resume=strict_resume,
     )
     where = _executor(executor, executor_opt, ray_address=ray_address, ray_actors=ray_actors,
                       ray_cpus_per_actor=ray_cpus_per_actor, ray_gpus_per_actor=ray_gpus_per_actor,
                       max_retries=max_retries, ray_start_timeout_s=ray_start_timeout)
-    return run_and_report(cfg, quiet=quiet, executor=where)
+    return run_and_report(cfg, quiet=quiet, executor=where, verbose=verbose)
 
 
 def _times(text: str | None) -> list[float] | None:
@@ -173,7 +182,7 @@ _ROWS = "Which rows"
 
 
 @app.command("export-sft")
-@handles_errors(interrupted="interrupted: nothing was written")
+@handles_errors(interrupted="nothing was written")
 def export_sft(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `mplm-bench list`).", rich_help_panel=_WHAT)],
     out: Annotated[Path, typer.Option(help="Folder for train/validation files and README.md (the dataset card).", rich_help_panel=_OUT)],
@@ -260,6 +269,7 @@ def sweep(
     out: Annotated[Path | None, typer.Option(help="Output root instead of the config's `out`.", rich_help_panel=_SWEEP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and what is on disk; run nothing.", rich_help_panel=_SWEEP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=_SWEEP)] = False,
+    verbose: VerboseOpt = False,
     executor: ExecutorOpt = "local",
     executor_opt: ExecutorXOpt = None,
     ray_address: RayAddressOpt = None,
@@ -276,7 +286,8 @@ def sweep(
     where = _executor(executor, executor_opt, ray_address=ray_address, ray_actors=ray_actors,
                       ray_cpus_per_actor=ray_cpus_per_actor, ray_gpus_per_actor=ray_gpus_per_actor,
                       max_retries=max_retries, ray_start_timeout_s=ray_start_timeout)
-    return run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where)
+    return run_sweep(load_sweep(config), out=out, quiet=quiet, dry_run=dry_run, executor=where,
+                     verbose=verbose)
 
 
 @app.command()
@@ -396,7 +407,7 @@ _CAL = "Calibration"
 
 
 @app.command()
-@handles_errors(interrupted="interrupted: no profile written")
+@handles_errors(interrupted="no profile written")
 def calibrate(
     out: Annotated[Path, typer.Option("--out", "-o", help="The profile YAML to write.", rich_help_panel=_OUT)],
     backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default) or openai.", rich_help_panel=_ENGINE)] = "vllm",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.console import Console
@@ -10,16 +9,20 @@ from rich.table import Table
 
 from mplm_bench import registry
 from mplm_bench.api import arun
+from mplm_bench.backends.engine_log import EngineLog, keeps_engine_log
 from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, plan
 from mplm_bench.progress import Accuracy, sample_progress
 from mplm_bench.runtime.backend import BackendError
+from mplm_bench.stopping import run_stoppable
 
 
-def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None) -> int:
+def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None,
+                   verbose: bool = False) -> int:
     """`mplm-bench run`: the Python API's `arun` (which owns the backend's life) with a progress
-    bar and the summary table around it."""
+    bar and the summary table around it; an in-process engine's own log goes to RUN/engine.log
+    unless `verbose` (backends/engine_log.py)."""
     console = Console(stderr=True)
     p = plan(cfg)
     if not p.todo:
@@ -32,6 +35,8 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     progress = sample_progress(console, quiet)
     bar = progress.add_task(f"{cfg.task}/{cfg.strategy}", total=len(p.todo), note="")
     acc = Accuracy()
+    local = executor is None or executor.kind != "ray"  # Ray actors' engines log where Ray puts them
+    engine_log = EngineLog(enabled=local and not verbose and keeps_engine_log(cfg.backend))
 
     def on_sample(row: dict[str, Any]) -> None:
         progress.update(bar, advance=1, note=acc.add(row))
@@ -41,12 +46,15 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
                       + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
 
     try:  # the bar starts once the backend is up (an engine's start logs come before it)
-        asyncio.run(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),
-                         on_sample=on_sample))
+        run_stoppable(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),
+                           on_sample=on_sample, building=lambda p: engine_log.starting(p.store.dir)))
     except BackendError as e:  # a backend that cannot be built: the user's one line
-        raise ConfigError(str(e)) from None
+        raise ConfigError(engine_log.failure(str(e))) from None
     finally:
         progress.stop()
+        engine_log.close()
+    if engine_log.path is not None:
+        console.print(f"[dim]engine log: {engine_log.path} (-v shows it here)[/]", soft_wrap=True)
     print_summary(p.store.dir)
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 # -M keys that are sampling parameters rather than backend options.
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
@@ -71,22 +71,36 @@ class RunConfig(BaseModel):
     concurrency: int = 64
     out: Path = Path("results")
     log_prompts: bool = False
+    strict_resume: bool = False  # refuse, not warn, when a resume's setup differs (sessions.py)
+    # `--data` by its contents (data_key.py), computed once: the file is read once per run, and
+    # a copy of this config sent to a Ray actor keeps it where the file may not exist
+    _data_key: str | None = PrivateAttr(default=None)
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that define what is measured (so `-n 50` after `-n 20` resumes)."""
-        d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts"})
+    def data_key(self) -> str | None:
+        if self._data_key is None and self.data is not None:
+            from mplm_bench.data_key import data_key
+
+            self._data_key = data_key(self.data)
+        return self._data_key
+
+    def identity(self, legacy: bool = False) -> dict[str, Any]:
+        """The fields that define what is measured (so `-n 50` after `-n 20` resumes); `--data`
+        by its contents (`legacy`: by its text, as before; for finding old run folders)."""
+        d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts", "strict_resume"})
         d["backend_options"] = public_options(self.backend_options)
         for key in ("input_rate", "input_schedule"):
             if d[key] is None:
                 del d[key]
+        if not legacy:
+            d["data"] = self.data_key()
         return d
 
-    def config_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+    def config_hash(self, legacy: bool = False) -> str:
+        blob = json.dumps(self.identity(legacy), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    def run_id(self) -> str:
-        return f"{task_label(self.task)}-{self.strategy}-{self.backend}-{self.config_hash()}"
+    def run_id(self, legacy: bool = False) -> str:
+        return f"{task_label(self.task)}-{self.strategy}-{self.backend}-{self.config_hash(legacy)}"
 
 
 def task_label(task: str) -> str:

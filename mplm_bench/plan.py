@@ -7,6 +7,7 @@ starts (each failure is one ConfigError line); `build_backend(plan)` makes the b
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from mplm_bench import registry
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
+from mplm_bench.results.previous import previous_manifest
 from mplm_bench.results.store import RunStore, part_name
 from mplm_bench.runtime.backend import Backend, BackendError, Sampling
 from mplm_bench.runtime.caps import Caps
@@ -24,6 +26,8 @@ from mplm_bench.runtime.input_stream import InputStream
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
 from mplm_bench.tasks.base import Instance, Task, no_policy_message
+
+log = logging.getLogger(__name__)
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
 WRAPPER_KEYS = (*RETRY_KEYS, "faults")  # -M keys for backends/retry.py and backends/faults.py
@@ -114,7 +118,9 @@ def plan(cfg: RunConfig) -> Plan:
     if not instances:
         raise ConfigError(f"{cfg.data}: no instances in it")
     store = RunStore(cfg.out / cfg.run_id())
+    warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting
+    previous_manifest(store)  # a damaged one: one line now, not a traceback after the engine starts
     done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
     p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
@@ -132,6 +138,17 @@ def input_stream(cfg: RunConfig) -> InputStream | None:
         err = e.errors()[0]
         where = {"rate": "--input-rate: "}.get(str(err["loc"][0]) if err["loc"] else "", "")
         raise ConfigError(where + err["msg"].removeprefix("Value error, ")) from None
+
+
+def warn_legacy_folder(cfg: RunConfig, run_dir: Path) -> None:
+    """Run ids once keyed `--data` by its path text, so an old folder cannot prove which data
+    its samples answer: it is left alone (not resumed), and this says so once."""
+    if cfg.data is None or cfg.data_key() == cfg.data or run_dir.exists():
+        return
+    old = cfg.out / cfg.run_id(legacy=True)
+    if (old / "manifest.json").is_file():
+        log.warning("warning: not resuming %s: it keyed --data by its path, not its contents, so it "
+                    "may hold samples of other data; this run starts afresh in %s", old, run_dir)
 
 
 def check_writable(path: Path) -> None:

@@ -129,6 +129,7 @@ class BackendSpec:
     factory: BackendFactory
     options: type[BaseModel] | None = None
     check_sampling: SamplingCheck | None = None
+    engine_logs: bool = False  # runs an engine in this process: its log goes to engine.log
 
     def __call__(self, policy: Any, options: dict[str, Any]) -> Backend:
         return self.factory(policy, options)
@@ -142,11 +143,12 @@ class BackendRegistry(Registry[BackendSpec]):
     def _adopt(self, name: str, obj: Any, options: type[BaseModel] | None, attrs: dict[str, Any]) -> BackendSpec:
         if isinstance(obj, BackendSpec):
             return obj
-        if unknown := sorted(set(attrs) - {"check_sampling"}):
+        if unknown := sorted(set(attrs) - {"check_sampling", "engine_logs"}):
             raise TypeError(f"backend {name!r}: register() takes no {', '.join(unknown)}")
         # the old form glued these onto the factory function; a plugin may still do that
         return BackendSpec(name, obj, options or getattr(obj, "options_model", None),
-                           attrs.get("check_sampling") or getattr(obj, "check_sampling", None))
+                           attrs.get("check_sampling") or getattr(obj, "check_sampling", None),
+                           bool(attrs.get("engine_logs", False)))
 
 
 class TaskRegistry(ClassRegistry["type[Task]"]):

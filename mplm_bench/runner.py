@@ -23,6 +23,7 @@ from mplm_bench.plan import (  # noqa: F401  (the old home of these names; impor
     plan,
 )
 from mplm_bench.results.manifest import build_manifest
+from mplm_bench.results.previous import previous_manifest
 from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
 from mplm_bench.results.sessions import differences, past_sessions, session_of
 from mplm_bench.results.store import part_name
@@ -52,12 +53,15 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
     session = session_of(manifest, manifest["started_at"])
-    previous = store.read_manifest()
+    previous = previous_manifest(store)
     sessions = past_sessions(previous) if previous else []
     if previous:
         manifest["started_at"] = previous.get("started_at", manifest["started_at"])
         manifest["resumed"] = previous.get("resumed", 0) + 1
-        if changed := differences(sessions[-1], session):
+        if (changed := differences(sessions[-1], session)) and cfg.strict_resume:
+            raise ConfigError(f"--strict-resume: {store.dir} was written with another setup: {'; '.join(changed)}"
+                              " (without --strict-resume: resume with a warning; or use another --out)")
+        if changed:
             log.warning("warning: resuming %s, which an earlier session wrote with another setup (its samples "
                         "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
     manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends

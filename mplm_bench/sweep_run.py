@@ -10,7 +10,6 @@ so it is shared only by cells that differ in nothing but the seed.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mplm_bench.api import arun, plan_cells  # noqa: F401  (plan_cells: its old home)
+from mplm_bench.backends.engine_log import EngineLog, keeps_engine_log
 from mplm_bench.config import ConfigError
 from mplm_bench.executors import open_ray_executor
 from mplm_bench.executors.base import Executor
@@ -26,11 +26,12 @@ from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
 from mplm_bench.progress import Accuracy, sample_progress
 from mplm_bench.runtime.backend import Backend, BackendError
+from mplm_bench.stopping import run_stoppable
 from mplm_bench.sweep_config import SweepConfig, cell_label
 
 
 def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
-              dry_run: bool = False, executor: ExecutorOptions | None = None) -> int:
+              dry_run: bool = False, executor: ExecutorOptions | None = None, verbose: bool = False) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:  # a CI log: one line per cell, not wrapped at 80 columns
         console = Console(stderr=True, width=200)
@@ -46,7 +47,11 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
     if todo:
         # on Ray, one set of actors serves every cell (they rebuild a backend when its key changes)
         remote = open_ray_executor(executor) if executor and executor.kind == "ray" else None
-        asyncio.run(_run_cells(plans, todo, console, quiet, remote))
+        engine_log = EngineLog(enabled=remote is None and not verbose)  # per engine, see _backend_for
+        try:
+            run_stoppable(_run_cells(plans, todo, console, quiet, remote, engine_log))
+        finally:
+            engine_log.close()
     from mplm_bench.analysis import tables
     from mplm_bench.analysis.load import find_runs, load_samples
     from mplm_bench.analysis.report import summarize
@@ -58,7 +63,7 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
 
 
 async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool,
-                     remote: Executor | None = None) -> None:
+                     remote: Executor | None = None, engine_log: EngineLog | None = None) -> None:
     progress = sample_progress(console, quiet)
     overall = progress.add_task("[bold]sweep", total=todo, note="")
     current = progress.add_task("", total=1, note="", visible=False)
@@ -70,7 +75,7 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
                 if not p.todo:
                     progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
                     continue
-                backend = None if remote else await _backend_for(p, backends, label)
+                backend = None if remote else await _backend_for(p, backends, label, engine_log)
                 progress.reset(current, total=len(p.todo), description=label, note="", visible=True)
                 acc = Accuracy()
 
@@ -89,17 +94,20 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
             await b.aclose()
 
 
-async def _backend_for(p: Plan, backends: dict[str, Backend], label: str) -> Backend:
+async def _backend_for(p: Plan, backends: dict[str, Backend], label: str,
+                       engine_log: EngineLog | None = None) -> Backend:
     key = backend_key(p)
     if key in backends:
         return backends[key]
     for old in backends.values():  # one engine in memory at a time
         await old.aclose()
     backends.clear()
+    log = engine_log if engine_log is not None and keeps_engine_log(p.cfg.backend) else EngineLog(False)
     try:
-        backends[key] = build_backend(p)
+        with log.starting(p.store.dir):  # the engine's log: in the folder of the cell that starts it
+            backends[key] = build_backend(p)
     except BackendError as e:
-        raise ConfigError(f"cell {label}: {e}") from None
+        raise ConfigError(f"cell {label}: {log.failure(str(e))}") from None
     return backends[key]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from mplm_bench.cli import main
 
-GRID4 = {"puzzle": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
+GRID4 = {"puzzle": [[0, 0, 3, 4], [0, 4, 0, 0], [0, 1, 4, 0], [0, 0, 2, 1]],  # unique
          "solution": [[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]}
 RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-q"]
 

@@ -129,7 +129,7 @@ def test_settings_named_like_tokens_are_not_secrets_and_key_the_run():
 HOSTILE_IDS = ["../../etc/passwd", "/etc/shadow", "..", ".", "a/../../b", "_hidden", ".dotted",
                "C:\\Windows\\x", "nul\x00byte", "spaces and\nnewline", "x" * 300, "ok-id",
                "Case-ID", "case-id"]
-GRID4 = {"puzzle": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
+GRID4 = {"puzzle": [[0, 0, 3, 4], [0, 4, 0, 0], [0, 1, 4, 0], [0, 0, 2, 1]],  # unique
          "solution": [[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]}
 
 

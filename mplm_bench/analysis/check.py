@@ -34,6 +34,7 @@ from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
 from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError, read_yaml
+from mplm_bench.runtime.accounting import Status
 
 AGGREGATES = ("mean", "median", "min", "max", "sum")
 COST_COLUMNS = ("gen_tokens", "critical_path_tokens", "peak_context_tokens")
@@ -48,12 +49,22 @@ class Bound(BaseModel):
     def _some(self) -> Bound:
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: nothing could pass")
         return self
 
 
 class StatusBound(BaseModel):
     model_config = ConfigDict(extra="forbid")
     only: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> StatusBound:
+        # a typo (`okk`) would otherwise fail every group as a violation, not as a bad spec
+        known = [s.value for s in Status]
+        if unknown := [s for s in self.only if s not in known]:
+            raise ValueError(f"unknown status {unknown[0]!r} (one of {', '.join(known)})")
+        return self
 
 
 class Rule(BaseModel):
@@ -69,7 +80,8 @@ class Rule(BaseModel):
             except ValidationError as e:
                 err = e.errors()[0]
                 loc = ".".join(str(x) for x in err["loc"])
-                raise ValueError(f"{key}{'.' + loc if loc else ''}: {err['msg']}") from None
+                msg = err['msg'].removeprefix('Value error, ')
+                raise ValueError(f"{key}{'.' + loc if loc else ''}: {msg}") from None
         if not out:
             raise ValueError("no metric to check (e.g. accuracy: {min: 1.0})")
         return out
@@ -104,6 +116,18 @@ def validate_metric(df: pd.DataFrame, metric: str) -> None:
         raise ConfigError(f"metric {metric!r}: column {col!r} is not numeric")
 
 
+def check_where_types(df: pd.DataFrame, where: dict[str, Any]) -> None:
+    """`size: "9"` against a numeric column matches nothing: a bad spec, not a violation."""
+    for key, value in where.items():
+        if key not in df.columns:
+            continue  # select() names the unknown column
+        numeric = pd.api.types.is_numeric_dtype(df[key]) and not pd.api.types.is_bool_dtype(df[key])
+        for v in value if isinstance(value, list) else [value]:
+            if numeric and isinstance(v, str):
+                raise ConfigError(f"where {key}: {v!r} is text, but the column holds numbers "
+                                  f"(write {key}: {v})")
+
+
 def metric_value(g: pd.DataFrame, metric: str) -> float:
     if metric == "accuracy":
         return float(g["correct"].mean())
@@ -125,6 +149,7 @@ def evaluate(df: pd.DataFrame, rules: list[tuple[Rule, dict[str, Bound | StatusB
             except ConfigError as e:
                 raise ConfigError(f"rule {name}: {e}") from None
         try:
+            check_where_types(df, rule.where)
             sub = select(df, rule.where)
         except ConfigError as e:
             raise ConfigError(f"rule {name}: {e}") from None

@@ -12,6 +12,7 @@ names of the setting columns are kept in `df.attrs["settings"]`.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import pandas as pd
 
 from mplm_bench.config import ConfigError
 from mplm_bench.results.store import RunStore, read_parts
+
+log = logging.getLogger(__name__)
 
 # the calls columns a figure needs; the response and prompt texts are left on disk
 CALL_TIMING_COLUMNS = ["instance_id", "repeat", "call", "thread_id", "parent_id", "step", "round",
@@ -41,6 +44,7 @@ class Run:
 def find_runs(paths: list[Path] | list[str]) -> list[Run]:
     """Every run at or under the given paths (a run folder, or a root holding runs)."""
     runs: dict[Path, Run] = {}
+    damaged: list[str] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
@@ -52,9 +56,16 @@ def find_runs(paths: list[Path] | list[str]) -> list[Run]:
         for m in found:
             try:
                 manifest = json.loads(m.read_text())
+                if not isinstance(manifest, dict):
+                    raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
             except (OSError, ValueError) as e:
-                raise ConfigError(f"{m}: unreadable manifest ({e})") from None
+                damaged.append(f"{m}: unreadable manifest ({e})")
+                continue
             runs.setdefault(m.parent.resolve(), Run(m.parent, manifest))
+    if damaged and not runs:
+        raise ConfigError(damaged[0] + (f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""))
+    for line in damaged:  # like a damaged part: one run skipped, not the whole root refused
+        log.warning("warning: skipping %s", line)
     return list(runs.values())
 
 

@@ -6,12 +6,15 @@ is a per-sample mean, except `gen_tokens_median`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 
-from mplm_bench.analysis.load import load_samples, select
+from mplm_bench.analysis.load import Run, find_runs, load_samples, select
 from mplm_bench.analysis.stats import wilson
+
+log = logging.getLogger(__name__)
 
 BASE_KEYS = ["task", "size", "strategy"]
 # run-level columns that split groups when they vary among the loaded runs
@@ -85,11 +88,35 @@ def summarize(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     return out
 
 
+def incomplete_runs(runs: list[Run], df: pd.DataFrame) -> list[str]:
+    """One `note:` line per run that is not a complete run of what it asked for: still
+    `running` (or killed), `interrupted`, or with fewer intact samples than instances × repeats,
+    so that a table of partial runs is not read as the whole benchmark."""
+    on_disk = df.groupby("run_dir").size().to_dict() if "run_dir" in df else {}
+    out = []
+    for run in runs:
+        m = run.manifest
+        status = str(m.get("status") or "unknown")
+        repeats = (m.get("config") or {}).get("repeats") or 1
+        wanted = m.get("n_instances") * repeats if isinstance(m.get("n_instances"), int) else None
+        have = int(on_disk.get(str(run.dir), 0))
+        if status == "complete" and (wanted is None or have >= wanted):
+            continue
+        why = {"running": "running (or killed before it could say so)"}.get(status, status)
+        count = f"{have} of {wanted}" if wanted is not None else str(have)
+        out.append(f"note: {run.dir}: {why}, {count} samples on disk; the same `run` command resumes it")
+    return out
+
+
 def report(paths: list[str], fmt: str, by: list[str] | None, where: dict[str, Any]) -> str | None:
     """The body of `mplm-bench report`: text for csv/markdown/json, None when printed (rich)."""
     from mplm_bench.analysis import tables
 
-    df = select(load_samples(paths), where)
+    runs = find_runs(paths)
+    everything = load_samples(runs)
+    for line in incomplete_runs(runs, everything):
+        log.warning("%s", line)
+    df = select(everything, where)
     if df.empty:
         from mplm_bench.config import ConfigError
 

@@ -65,7 +65,7 @@ class OpenAIOptions(BaseModel):
     # tokenizer for the client-side chat template: a local folder, tokenizer.json, .gguf, a cached
     # hub id, or "smollm2". None: `model` when it is a local folder, else the embedded SmolLM2.
     tokenizer: str | None = None
-    max_model_len: int | None = None  # None: as the server reports it (vLLM does), else unchecked
+    max_model_len: int | None = Field(default=None, ge=1)  # None: as the server reports it (vLLM does), else unchecked
     max_concurrency: int = Field(default=256, ge=1)
     timeout_s: float = Field(default=600.0, gt=0)
     max_retries: int = Field(default=3, ge=0)

@@ -48,7 +48,7 @@ class ScriptedOptions(BaseModel):
 
     model: str | None = None  # whose tokenizer counts tokens (when `tokenizer` is not given)
     tokenizer: str | None = None  # None: the model's, else the embedded SmolLM2's; "approx": chars/4
-    max_model_len: int | None = None  # no context window unless set
+    max_model_len: int | None = Field(default=None, ge=1)  # no context window unless set
     error_rate: float = Field(0.0, ge=0.0, le=1.0)  # 0: the exact reference policy
     error_model: ErrorModel = "tokens"  # step | tokens | context | position (backends/noise.py)
     error_seed: int = 0

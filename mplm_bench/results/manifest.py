@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mplm_bench.config import public_options
+from mplm_bench.data_key import data_record
 
 if TYPE_CHECKING:
     from mplm_bench.config import RunConfig
@@ -54,6 +55,7 @@ def build_manifest(cfg: RunConfig, plan: Plan, backend: dict[str, Any],
         "config_hash": cfg.config_hash(),
         "config": full,
         "identity": cfg.identity(),
+        "data": data_record(cfg.data, cfg.data_key()),  # --data as given, resolved, its key
         "task_options": plan.task.options.model_dump(mode="json"),
         "strategy_options": plan.strategy.options.model_dump(mode="json"),
         "protocol": plan.strategy.protocol,

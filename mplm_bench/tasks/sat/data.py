@@ -5,7 +5,9 @@ non-zero signed ints (DIMACS signs); `label` — "SAT"/"UNSAT" (any case, a trai
 a bool or 0/1 (True/1 = satisfiable); optional `id` (default: `<file stem>-<record index>`) and
 `n_vars`/`num_vars` (default: the largest variable). DIMACS files take their label from a
 comment line `c label SAT` / `c label UNSAT` and their id from the file name. A record without
-a label gets python-sat's verdict. Errors name the file and the line (Parquet: the row).
+a label gets python-sat's verdict; a given label is checked against it, and a record whose label
+disagrees is refused (one line): scored against a wrong label, every correct answer would count
+as wrong. Errors name the file and the line (Parquet: the row).
 """
 
 from __future__ import annotations
@@ -68,8 +70,12 @@ def make_record(clauses: Formula, label: Any, rid: str, n: Any, where: str) -> R
         n = top
     if isinstance(n, bool) or not isinstance(n, int) or n < top:
         raise TaskError(f"{where}: n_vars {n!r} is smaller than the largest variable {top}")
+    solved = "SAT" if is_satisfiable(clauses) else "UNSAT"
     if lab is None:
-        return Record(rid, clauses, "SAT" if is_satisfiable(clauses) else "UNSAT", n, "python-sat")
+        return Record(rid, clauses, solved, n, "python-sat")
+    if lab != solved:
+        raise TaskError(f"{where}: labelled {lab}, but python-sat finds the formula "
+                        f"{'satisfiable' if solved == 'SAT' else 'unsatisfiable'}; fix or drop the label")
     return Record(rid, clauses, lab, n, "given")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from math import isqrt
 from pathlib import Path
@@ -79,6 +80,7 @@ def parse_record(rec: Any, where: str) -> Record:
     if len(puzzle) != len(solution):
         raise TaskError(f"{where}: puzzle is {len(puzzle)}×{len(puzzle)}, solution {len(solution)}")
     check_solution(puzzle, solution, where)
+    check_unique(puzzle, solution, where)
     rid = rec.get("id")
     return Record(None if rid is None else str(rid), puzzle, solution)
 
@@ -106,6 +108,36 @@ def _grid(value: Any, where: str, key: str, blank_ok: bool) -> list[list[int]]:
             if type(v) is not int or not lo <= v <= size:
                 raise TaskError(f"{where}: `{key}`[{r}][{c}] = {v!r} is not in {lo}..{size}")
     return [list(row) for row in value]
+
+
+UNIQUE_CHECK_MAX_SIZE = 9  # python-sat proves uniqueness in ~1 ms at 9×9; 16×16 and up cost more
+
+
+def check_unique(puzzle: list[list[int]], solution: list[list[int]], where: str) -> None:
+    """A puzzle must have one solution: with several, a right answer scores as wrong, and the
+    reference policies (which infer N from the givens, formats.infer_size) answer nonsense (an
+    all-blank 4×4 got `[[1]]`). Every size: the givens show at least N-1 distinct digits (else
+    two missing digits swap); up to 9×9 also proved with python-sat."""
+    size = len(puzzle)
+    digits = {v for row in puzzle for v in row if v}
+    if len(digits) < size - 1:
+        raise TaskError(f"{where}: puzzle has {sum(map(bool, sum(puzzle, [])))} givens with "
+                        f"{len(digits)} distinct digits, so it has more than one solution (a "
+                        f"{size}×{size} puzzle needs at least {size - 1})")
+    if size <= UNIQUE_CHECK_MAX_SIZE and _checker(size).is_unique(puzzle, solution) is False:
+        raise TaskError(f"{where}: puzzle has more than one solution (its `solution` is "
+                        "one of them); a benchmark puzzle needs exactly one")
+
+
+@lru_cache(maxsize=2)
+def _checker(size: int) -> Any:
+    import atexit
+
+    from mplm_bench.tasks.sudoku.uniqueness import ManyUniquenessChecker
+
+    checker = ManyUniquenessChecker(size)
+    atexit.register(checker.close)  # before interpreter teardown, where pysat's __del__ fails
+    return checker
 
 
 def check_solution(puzzle: list[list[int]], solution: list[list[int]], where: str) -> None:

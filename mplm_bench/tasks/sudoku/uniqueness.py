@@ -82,3 +82,31 @@ class UniquenessChecker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ManyUniquenessChecker:
+    """`is_unique(puzzle, solution)` for many puzzles of one size on one solver: each puzzle's
+    blocking clause is guarded by a fresh selector literal (assumed for its check, then
+    disabled for good), so the Sudoku rules are loaded once instead of once per puzzle (11 ms
+    per 9×9 puzzle to ~1 ms: `--data` files are checked at load)."""
+
+    def __init__(self, size: int, conflict_budget: int = DEFAULT_CONFLICT_BUDGET):
+        from pysat.solvers import Solver
+
+        self.size, self.budget = size, conflict_budget
+        self.solver = Solver(name=SOLVER_NAME, bootstrap_with=sudoku_clauses(size))
+        self.next_selector = size**3 + 1
+
+    def is_unique(self, puzzle: list[list[int]], solution: list[list[int]]) -> bool | None:
+        """True if unique, False if another solution exists, None if the budget ran out."""
+        sel, self.next_selector = self.next_selector, self.next_selector + 1
+        n = self.size
+        self.solver.add_clause([-sel] + [-var(r, c, v, n) for r, row in enumerate(solution) for c, v in enumerate(row)])
+        clues = [var(r, c, v, n) for r, row in enumerate(puzzle) for c, v in enumerate(row) if v]
+        self.solver.conf_budget(self.budget)
+        res = self.solver.solve_limited(assumptions=[*clues, sel])
+        self.solver.add_clause([-sel])  # this puzzle's blocking clause never constrains another
+        return None if res is None else not res
+
+    def close(self) -> None:
+        self.solver.delete()
