@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import mplm_bench
 from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.runner import build_backend, execute, plan
@@ -32,17 +33,8 @@ def run(tmp_path, strategy, n=4, rate=RATE, schedule=None, strategy_options=None
     cfg = RunConfig(task="longqa", strategy=strategy, task_options=TASK, backend="scripted",
                     strategy_options=strategy_options or {}, backend_options=backend_options or {},
                     n=n, out=tmp_path, input_rate=rate, input_schedule=schedule)
-    p = plan(cfg)
-
-    async def go():
-        backend = build_backend(p)
-        try:
-            await execute(p, backend)
-        finally:
-            await backend.aclose()
-
-    asyncio.run(go())
-    return pd.read_parquet(p.store.dir / "samples"), pd.read_parquet(p.store.dir / "calls")
+    result = mplm_bench.run(cfg)  # the Python API owns the backend's life
+    return result.samples(), result.calls()
 
 
 def first_calls(c: pd.DataFrame, thread: str) -> pd.DataFrame:
