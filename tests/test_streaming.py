@@ -128,7 +128,7 @@ def test_arrivals_follow_the_rate_or_the_schedule():
 
 # -- long-context QA on a streamed input -------------------------------------------------------
 def test_virtual_time_streamed_runs_repeat_bit_for_bit(tmp_path):
-    walls = ["wall_s", "start_wall", "end_wall"]
+    walls = ["wall_s", "start_wall", "end_wall", "run_dir"]  # clocks, and where each run was written
     a = run(tmp_path / "a", "mplm")
     b = run(tmp_path / "b", "mplm")
     for x, y in zip(a, b, strict=True):
