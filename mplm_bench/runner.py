@@ -18,14 +18,17 @@ from mplm_bench.backends.base import Backend, BackendError, Sampling
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.base import Executor, Outcome
+from mplm_bench.instances import Instances, Todo
+from mplm_bench.results.commit import Committer
+from mplm_bench.results.compact import compact
+from mplm_bench.results.lock import RunLock
 from mplm_bench.results.manifest import build_manifest
-from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
 from mplm_bench.results.sessions import differences, past_sessions, session_of
-from mplm_bench.results.store import RunStore, part_name
+from mplm_bench.results.store import DiskFull, RunStore
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
-from mplm_bench.tasks.base import Instance, Task
+from mplm_bench.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +59,13 @@ class Plan:
     cfg: RunConfig
     task: Task
     strategy: Strategy
-    instances: list[Instance]
+    instances: Instances  # lazy for generated tasks: never held whole
     caps: Caps
     sampling: Sampling
     latency: LatencyModel
     backend_options: dict[str, Any]
     store: RunStore
-    todo: list[tuple[Instance, int]] = field(default_factory=list)
+    todo: Todo = field(default_factory=lambda: Todo(Instances(), 1, set()))
     model_label: str = ""  # what the backend says it serves; recorded on every sample row
     latency_profile: dict[str, Any] | None = None  # -M latency_profile: the file, for the manifest
 
@@ -103,7 +106,8 @@ def plan(cfg: RunConfig) -> Plan:
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:
-        instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
+        instances = Instances(items=task.load(cfg.data, cfg.n)) if cfg.data else \
+            Instances.of(task, cfg.n, cfg.seed)
     except UnicodeDecodeError as e:
         raise ConfigError(f"{cfg.data}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:  # unreadable, or a folder where a file was expected
@@ -112,9 +116,8 @@ def plan(cfg: RunConfig) -> Plan:
         raise ConfigError(f"{cfg.data}: no instances in it")
     store = RunStore(cfg.out / cfg.run_id())
     check_writable(store.dir)  # before an engine spends a minute starting
-    done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
-    p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
+    p.todo = Todo(instances, cfg.repeats, store.done_keys())  # read again under the lock
     return p
 
 
@@ -175,14 +178,23 @@ def model_label(cfg: RunConfig, described: dict[str, Any]) -> str:
 
 
 async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None = None) -> dict[str, Any]:
-    """Run every sample not yet on disk through `executor`; write each at once; return the final
-    manifest. This driver is the only writer, whatever the executor (executors/base.py)."""
+    """Run every sample not yet on disk through `executor`; commit them in small batches as they
+    finish and compact the batches when the run ends; return the final manifest. This driver is
+    the only writer, whatever the executor (executors/base.py), and holds the run folder's lock."""
+    with RunLock(p.store.dir):  # a second writer: one line, before an engine starts
+        return await _execute_locked(p, executor, on_sample)
+
+
+async def _execute_locked(p: Plan, executor: Executor, on_sample: ProgressFn | None) -> dict[str, Any]:
     cfg, store = p.cfg, p.store
     described = await executor.prepare(p)  # may fail (a backend that cannot start): write nothing
     try:
-        store.create()
+        scan = store.open()  # quarantine what a crash or damage left, under the lock
     except OSError as e:
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
+    merged = compact(store, scan.committed)  # what an interrupted session left: one pair again
+    on_disk = [merged] if merged else scan.committed
+    p.todo.refresh(scan.done)  # what is on disk now that no other writer can add to it
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
     session = session_of(manifest, manifest["started_at"])
@@ -196,28 +208,31 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
                         "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
     manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends
     store.write_manifest(manifest)
-    schema = None
-    written = 0
+    committer = Committer(store)
 
     def write(done: Outcome) -> None:
-        nonlocal schema, written
-        if schema is None:
-            schema = sample_schema(done.row)
-        store.write_sample(part_name(done.instance_id, done.repeat), done.row, done.calls,
-                           schema, CALL_SCHEMA)
-        written += 1
+        committer.add(done)
         if on_sample:
             on_sample(done.row)
 
     status = "interrupted"
+    failed = True
     try:
-        await executor.run(p, write)
-        status = "complete"
+        try:
+            await executor.run(p, write)
+        finally:
+            committer.flush()  # finished samples are committed even when interrupted
+            compact(store, on_disk + committer.batches)
+        status, failed = "complete", False
     finally:
         manifest["status"] = status
         manifest["finished_at"] = datetime.now(UTC).isoformat()
-        manifest["n_samples_on_disk"] = len(store.done_parts())
-        session |= {"finished_at": manifest["finished_at"], "status": status, "n_written": written}
+        manifest["n_samples_on_disk"] = len(scan.done) + committer.written
+        session |= {"finished_at": manifest["finished_at"], "status": status, "n_written": committer.written}
         manifest["executor"] = executor.layout()  # final: actors lost, samples retried
-        store.write_manifest(manifest)
+        try:
+            store.write_manifest(manifest)
+        except DiskFull:
+            if not failed:
+                raise  # else the error already on its way says it
     return json.loads(json.dumps(manifest, default=str))
