@@ -29,6 +29,12 @@ class LocalExecutor:
         async def worker() -> None:
             for instance, repeat in todo:
                 emit(await run_one(p, ctx, instance, repeat))
+                # a backend that never suspends (scripted) must still let the loop run: the
+                # commit timer, a Ctrl-C's cancellation, the other workers
+                await asyncio.sleep(0)
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():  # a cancel the sample's own code absorbed
+                    raise asyncio.CancelledError
 
         # `--concurrency` samples at once, so the engine sees one batch; memory stays that of
         # the samples in flight, however many are left (not one coroutine per sample)

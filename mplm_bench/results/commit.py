@@ -25,8 +25,10 @@ MAX_ROWS = 1000
 
 
 class Committer:
-    def __init__(self, store: RunStore, flush_s: float = FLUSH_S, max_rows: int = MAX_ROWS) -> None:
-        self.store, self.flush_s, self.max_rows = store, flush_s, max_rows
+    def __init__(self, store: RunStore, flush_s: float | None = None, max_rows: int | None = None) -> None:
+        self.store = store
+        self.flush_s = FLUSH_S if flush_s is None else flush_s
+        self.max_rows = MAX_ROWS if max_rows is None else max_rows
         self.written = 0  # samples committed by this session
         self.batches: list[str] = []
         self._rows: list[dict[str, Any]] = []
