@@ -37,6 +37,10 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     acc = Accuracy()
     local = executor is None or executor.kind != "ray"  # Ray actors' engines log where Ray puts them
     engine_log = EngineLog(enabled=local and not verbose and keeps_engine_log(cfg.backend))
+    # what is being prepared, before a long engine start or a long run (issue 22.10)
+    made = "generated one at a time as samples start" if p.instances.lazy else "loaded"
+    prepared = (f"{len(p.todo):,} samples to run over {len(p.instances):,} instances ({made}); "
+                "finished samples are committed every second")
 
     def on_sample(row: dict[str, Any]) -> None:
         progress.update(bar, advance=1, note=acc.add(row))
@@ -44,6 +48,7 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     def on_start(p: Plan) -> None:  # after Ray answers (a bad address is the only line), before the backend
         console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
                       + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
+        console.print(prepared)
 
     try:  # the bar starts once the backend is up (an engine's start logs come before it)
         run_stoppable(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),
@@ -59,11 +64,16 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     return 0
 
 
+SUMMARY_COLUMNS = ["task", "size", "strategy", "label", "correct", "status", "gen_tokens", "critical_path_tokens",
+                   "peak_context_tokens", "n_calls", "n_messages", "n_preempted", "rounds", "wall_s"]
+
+
 def print_summary(run_dir: Any) -> None:
     """One row per (size, strategy): accuracy and the cost metrics a reader compares first."""
-    from mplm_bench.results.store import RunStore, read_parts
+    from mplm_bench.results.read import read_files
+    from mplm_bench.results.store import RunStore
 
-    df = read_parts(RunStore(run_dir).scan().samples)
+    df = read_files(RunStore(run_dir).scan().samples, columns=SUMMARY_COLUMNS)
     cols = {"size": "size", "strategy": "strategy", "n": "n", "acc": "accuracy",
             "gen": "gen tok", "cp": "crit path", "peak": "peak ctx", "calls": "calls",
             "msgs": "msgs", "pre": "preempt", "rounds": "rounds", "status": "statuses", "wall": "wall s"}

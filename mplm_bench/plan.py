@@ -18,14 +18,15 @@ from pydantic import TypeAdapter, ValidationError
 from mplm_bench import registry
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
+from mplm_bench.instances import Instances, Todo
 from mplm_bench.results.previous import previous_manifest
-from mplm_bench.results.store import RunStore, part_name
+from mplm_bench.results.store import RunStore
 from mplm_bench.runtime.backend import Backend, BackendError, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.input_stream import InputStream
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
-from mplm_bench.tasks.base import Instance, Task, no_policy_message
+from mplm_bench.tasks.base import Task, no_policy_message
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,13 @@ class Plan:
     cfg: RunConfig
     task: Task
     strategy: Strategy
-    instances: list[Instance]
+    instances: Instances  # lazy for generated tasks: never held whole
     caps: Caps
     sampling: Sampling
     latency: LatencyModel
     backend_options: dict[str, Any]
     store: RunStore
-    todo: list[tuple[Instance, int]] = field(default_factory=list)
+    todo: Todo = field(default_factory=lambda: Todo(Instances(), 1, set()))
     model_label: str = ""  # what the backend says it serves; recorded on every sample row
     latency_profile: dict[str, Any] | None = None  # -M latency_profile: the file, for the manifest
 
@@ -110,7 +111,8 @@ def plan(cfg: RunConfig) -> Plan:
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:
-        instances = task.load(cfg.data, cfg.n) if cfg.data else task.generate(cfg.n, cfg.seed)
+        instances = Instances(items=task.load(cfg.data, cfg.n)) if cfg.data else \
+            Instances.of(task, cfg.n, cfg.seed)
     except UnicodeDecodeError as e:
         raise ConfigError(f"{cfg.data}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:  # unreadable, or a folder where a file was expected
@@ -121,9 +123,8 @@ def plan(cfg: RunConfig) -> Plan:
     warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting
     previous_manifest(store)  # a damaged one: one line now, not a traceback after the engine starts
-    done = store.done_parts()
     p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
-    p.todo = [(i, r) for i in instances for r in range(cfg.repeats) if part_name(i.id, r) not in done]
+    p.todo = Todo(instances, cfg.repeats, store.done_keys())  # read again under the lock
     return p
 
 

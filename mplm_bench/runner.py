@@ -22,11 +22,13 @@ from mplm_bench.plan import (  # noqa: F401  (the old home of these names; impor
     model_label,
     plan,
 )
+from mplm_bench.results.commit import Committer
+from mplm_bench.results.compact import compact
+from mplm_bench.results.lock import RunLock
 from mplm_bench.results.manifest import build_manifest
 from mplm_bench.results.previous import previous_manifest
-from mplm_bench.results.schema import CALL_SCHEMA, sample_schema
 from mplm_bench.results.sessions import differences, past_sessions, session_of
-from mplm_bench.results.store import part_name
+from mplm_bench.results.store import DiskFull
 from mplm_bench.runtime.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,23 @@ async def execute(p: Plan, backend: Backend, on_sample: ProgressFn | None = None
 
 
 async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None = None) -> dict[str, Any]:
-    """Run every sample not yet on disk through `executor`; write each at once; return the final
-    manifest. This driver is the only writer, whatever the executor (executors/base.py)."""
+    """Run every sample not yet on disk through `executor`; commit them in small batches as they
+    finish and compact the batches when the run ends; return the final manifest. This driver is
+    the only writer, whatever the executor (executors/base.py), and holds the run folder's lock."""
+    with RunLock(p.store.dir):  # a second writer: one line, before an engine starts
+        return await _execute_locked(p, executor, on_sample)
+
+
+async def _execute_locked(p: Plan, executor: Executor, on_sample: ProgressFn | None) -> dict[str, Any]:
     cfg, store = p.cfg, p.store
     described = await executor.prepare(p)  # may fail (a backend that cannot start): write nothing
     try:
-        store.create()
+        scan = store.open()  # quarantine what a crash or damage left, under the lock
     except OSError as e:
         raise ConfigError(f"cannot write to {cfg.out}: {e.strerror or e}") from None
+    merged = compact(store, scan.committed)  # what an interrupted session left: one pair again
+    on_disk = [merged] if merged else scan.committed
+    p.todo.refresh(scan.done)  # what is on disk now that no other writer can add to it
     manifest = build_manifest(cfg, p, described, executor.layout())
     p.model_label = model_label(cfg, manifest["backend"])
     session = session_of(manifest, manifest["started_at"])
@@ -66,28 +77,31 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
                         "keep theirs; manifest.json lists every session): %s", store.dir, "; ".join(changed))
     manifest["sessions"] = [*sessions, session]  # `session` is filled in when this one ends
     store.write_manifest(manifest)
-    schema = None
-    written = 0
+    committer = Committer(store)
 
     def write(done: Outcome) -> None:
-        nonlocal schema, written
-        if schema is None:
-            schema = sample_schema(done.row)
-        store.write_sample(part_name(done.instance_id, done.repeat), done.row, done.calls,
-                           schema, CALL_SCHEMA)
-        written += 1
+        committer.add(done)
         if on_sample:
             on_sample(done.row)
 
     status = "interrupted"
+    failed = True
     try:
-        await executor.run(p, write)
-        status = "complete"
+        try:
+            await executor.run(p, write)
+        finally:
+            committer.flush()  # finished samples are committed even when interrupted
+            compact(store, on_disk + committer.batches)
+        status, failed = "complete", False
     finally:
         manifest["status"] = status
         manifest["finished_at"] = datetime.now(UTC).isoformat()
-        manifest["n_samples_on_disk"] = len(store.done_parts())
-        session |= {"finished_at": manifest["finished_at"], "status": status, "n_written": written}
+        manifest["n_samples_on_disk"] = len(scan.done) + committer.written
+        session |= {"finished_at": manifest["finished_at"], "status": status, "n_written": committer.written}
         manifest["executor"] = executor.layout()  # final: actors lost, samples retried
-        store.write_manifest(manifest)
+        try:
+            store.write_manifest(manifest)
+        except DiskFull:
+            if not failed:
+                raise  # else the error already on its way says it
     return json.loads(json.dumps(manifest, default=str))

@@ -1,4 +1,5 @@
-"""Crash safety: SIGKILL at random points, damaged parts, SIGINT; every sample exactly once."""
+"""Crash safety: SIGKILL at random points and mid-compaction, damaged parts, SIGINT; every
+sample exactly once."""
 
 from __future__ import annotations
 
@@ -17,12 +18,23 @@ from conftest import CLI, ENV
 from conftest import run_cli as cli
 
 from mplm_bench.analysis.load import find_runs, load_calls, load_samples
-from mplm_bench.results.store import RunStore
+from mplm_bench.results.read import read_table
+from mplm_bench.results.store import RunStore, part_name, table_of
 
 
 def parts(run_dir: Path, table: str) -> list[Path]:
     d = run_dir / table
     return sorted(d.glob("*.parquet")) if d.is_dir() else []
+
+
+def committed(run_dir: Path) -> int:
+    """Samples committed so far (a run may be compacting meanwhile: then ask again)."""
+    for _ in range(20):
+        try:
+            return read_table(RunStore(run_dir).scan().samples, columns=["instance_id"]).num_rows
+        except FileNotFoundError:
+            time.sleep(0.01)
+    raise AssertionError("the run folder kept changing")
 
 
 def start_and_wait(args: list[str], out: Path, at_least: int, **popen) -> tuple[subprocess.Popen, Path]:
@@ -31,7 +43,7 @@ def start_and_wait(args: list[str], out: Path, at_least: int, **popen) -> tuple[
     deadline = time.time() + 180
     while time.time() < deadline:
         dirs = list(out.iterdir())
-        if dirs and len(parts(dirs[0], "samples")) >= at_least:
+        if dirs and (dirs[0] / "samples").is_dir() and committed(dirs[0]) >= at_least:
             return proc, dirs[0]
         if proc.poll() is not None:
             break
@@ -41,9 +53,12 @@ def start_and_wait(args: list[str], out: Path, at_least: int, **popen) -> tuple[
 
 
 def assert_exactly_once(run_dir: Path, n: int) -> pd.DataFrame:
-    """Every sample once, its calls complete and once, every part a whole Parquet file."""
+    """Every sample once, its calls complete and once, every part a whole Parquet file; after a
+    complete run a plain Parquet reader of the folders sees it all (no batch left beside the
+    compacted file that holds it)."""
     for p in parts(run_dir, "samples") + parts(run_dir, "calls"):
-        pq.read_metadata(p)  # raises on a damaged part
+        pq.read_table(p, page_checksum_verification=True)  # raises on a damaged part
+    assert {p.name for p in parts(run_dir, "samples")} == {p.name for p in parts(run_dir, "calls")}
     s = pd.read_parquet(run_dir / "samples")
     c = pd.read_parquet(run_dir / "calls")
     assert len(s) == n and s["instance_id"].is_unique
@@ -58,7 +73,7 @@ def assert_exactly_once(run_dir: Path, n: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sigkill_at_a_random_point_then_rerun_gives_every_sample_once(tmp_path, seed):
     rng = random.Random(seed)
-    n = 24
+    n = 150  # commits come every second: enough samples that the kill lands mid-run
     args = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=9", "-n", str(n),
             "--seed", str(seed), "--concurrency", "2", "--out", str(tmp_path), "-q"]
     proc, run_dir = start_and_wait(args, tmp_path, rng.randint(1, n // 3),
@@ -66,10 +81,9 @@ def test_sigkill_at_a_random_point_then_rerun_gives_every_sample_once(tmp_path, 
     time.sleep(rng.uniform(0, 0.4))  # somewhere inside the next samples (or their writes)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = parts(run_dir, "samples")
-    assert 0 < len(before) < n
-    for p in before + parts(run_dir, "calls"):  # a part under its real name is always whole
-        pq.read_metadata(p)
+    assert 0 < committed(run_dir) < n
+    for p in parts(run_dir, "samples") + parts(run_dir, "calls"):  # a part under its real name is always whole
+        pq.read_table(p, page_checksum_verification=True)
     r = cli(*args)
     assert r.returncode == 0, r.stderr
     s = assert_exactly_once(run_dir, n)
@@ -77,11 +91,26 @@ def test_sigkill_at_a_random_point_then_rerun_gives_every_sample_once(tmp_path, 
     assert json.loads((run_dir / "manifest.json").read_text())["resumed"] == 1
 
 
+def one_sample_parts(run_dir: Path) -> None:
+    """Rewrite a run folder as one part per sample (the layout before batches; a batch of one
+    is the same), so damage can hit single samples."""
+    store = RunStore(run_dir)
+    s, c = pq.read_table(store.samples_dir), pq.read_table(store.calls_dir)
+    for p in parts(run_dir, "samples") + parts(run_dir, "calls"):
+        p.unlink()
+    for row in s.to_pylist():
+        calls = [r for r in c.to_pylist() if r["instance_id"] == row["instance_id"]]
+        name = part_name(row["instance_id"], row["repeat"])
+        pq.write_table(table_of(calls, c.schema), store.calls_dir / name)
+        pq.write_table(table_of([row], s.schema), store.samples_dir / name, write_page_checksum=True)
+
+
 def test_damaged_and_half_written_parts_are_never_read_and_run_again(tmp_path):
     args = ["run", "-t", "sudoku", "-s", "fj", "-b", "scripted", "-T", "size=4", "-n", "6",
             "--out", str(tmp_path), "-q"]
     assert cli(*args).returncode == 0
     (run_dir,) = tmp_path.iterdir()
+    one_sample_parts(run_dir)
     samples, calls = parts(run_dir, "samples"), parts(run_dir, "calls")
     # damage: a truncated samples part, a truncated calls part of another sample, a part of the
     # right length whose footer is garbage, a leftover temp file, calls of a sample never committed
@@ -97,9 +126,10 @@ def test_damaged_and_half_written_parts_are_never_read_and_run_again(tmp_path):
     damaged = {samples[0].name, samples[1].name, samples[2].name}  # sample 1: its calls are cut
 
     store = RunStore(run_dir)
-    assert store.done_parts() == {p.name for p in samples} - damaged
+    ids = {p.name: p.name.removesuffix("__r0.parquet") for p in samples}
+    assert store.done_keys() == {(ids[p.name], 0) for p in samples if p.name not in damaged}
     df = load_samples(find_runs([run_dir]))  # readers skip what they cannot trust
-    assert samples[0].name.removesuffix("__r0.parquet") not in set(df["instance_id"])
+    assert ids[samples[0].name] not in set(df["instance_id"])
     assert len(df) == 4  # samples[0] (cut) and samples[2] (bad footer) are not read
     loaded = load_calls(run_dir, columns=None)
     assert "orphan" not in set(loaded["instance_id"]) and len(loaded) > 0
@@ -113,11 +143,13 @@ def test_damaged_and_half_written_parts_are_never_read_and_run_again(tmp_path):
     assert s["correct"].all()
     moved = {p.relative_to(run_dir / "corrupt").as_posix() for p in (run_dir / "corrupt").rglob("*") if p.is_file()}
     assert moved == {f"samples/{samples[0].name}", f"samples/{samples[1].name}", f"samples/{samples[2].name}",
-                     f"calls/{calls[1].name}", f"samples/{samples[3].name}.tmp", "calls/orphan__r0.parquet"}
+                     f"calls/{calls[1].name}", f"samples/{samples[3].name}.tmp", "calls/orphan__r0.parquet",
+                     f"calls/{samples[0].name}", f"calls/{samples[2].name}"}  # beside their damaged samples
+    assert len(parts(run_dir, "samples")) == 1  # the three good parts and the rerun's batch: compacted
 
 
 def test_sigint_aborts_in_flight_samples_records_none_of_them_and_the_rerun_completes(tmp_path):
-    n = 40
+    n = 1000  # commits come every second: enough samples that the SIGINT lands mid-run
     args = ["run", "-t", "sudoku", "-s", "fj", "-b", "scripted", "-T", "size=9", "-n", str(n),
             "--concurrency", "3", "--out", str(tmp_path), "-q"]
     proc, run_dir = start_and_wait(args, tmp_path, 2, stdout=subprocess.DEVNULL,
@@ -126,10 +158,12 @@ def test_sigint_aborts_in_flight_samples_records_none_of_them_and_the_rerun_comp
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    on_disk = {p.name for p in parts(run_dir, "samples")}
+    on_disk = pd.read_parquet(run_dir / "samples")  # compacted: a plain reader sees each once
     assert manifest["status"] == "interrupted" and manifest["n_samples_on_disk"] == len(on_disk) < n
+    assert on_disk["instance_id"].is_unique
     # the samples in flight were cancelled, not written: no calls without their sample, no temp
-    assert {p.name for p in parts(run_dir, "calls")} == on_disk
+    assert {p.name for p in parts(run_dir, "calls")} == {p.name for p in parts(run_dir, "samples")}
+    assert set(pd.read_parquet(run_dir / "calls")["instance_id"]) == set(on_disk["instance_id"])
     assert not list(run_dir.rglob("*.tmp"))
     r = cli(*args)
     assert r.returncode == 0, r.stderr

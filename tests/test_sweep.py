@@ -85,16 +85,18 @@ def test_sweep_resumes_cells_and_samples(tmp_path):
     s = sweep(out=tmp_path)
     assert run_sweep(s, quiet=True) == 0
     runs = sorted(p.parent for p in tmp_path.rglob("manifest.json"))
-    assert len(runs) == 2 and all(len(list((r / "samples").glob("*.parquet"))) == 3 for r in runs)
+    assert len(runs) == 2 and all(len(pd.read_parquet(r / "samples")) == 3 for r in runs)
     before = {r: (r / "manifest.json").read_text() for r in runs}
     # everything on disk: nothing runs, no manifest is touched
     assert sum(len(p.todo) for p in plan_cells(s)) == 0
     assert run_sweep(s, quiet=True) == 0
     assert {r: (r / "manifest.json").read_text() for r in runs} == before
-    # lose one sample of the first cell, and raise n: only the missing samples run
-    sorted((runs[0] / "samples").glob("*.parquet"))[0].unlink()
+    # lose the first cell's samples file (its 3 samples: one batch), and raise n: only the
+    # missing samples run
+    (samples,) = (runs[0] / "samples").glob("*.parquet")
+    samples.unlink()
     s5 = sweep(out=tmp_path, n=5)
-    assert [len(p.todo) for p in plan_cells(s5)] == [3, 2]
+    assert [len(p.todo) for p in plan_cells(s5)] == [5, 2]
     assert run_sweep(s5, quiet=True) == 0
     for r in runs:
         df = pd.read_parquet(r / "samples")

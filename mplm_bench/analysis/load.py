@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from mplm_bench.config import ConfigError
-from mplm_bench.results.store import RunStore, read_parts
+from mplm_bench.results.read import read_files
+from mplm_bench.results.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,18 @@ def settings_of(manifest: dict[str, Any]) -> dict[str, Any]:
             for k, v in out.items()}
 
 
-def load_samples(paths: list[Path] | list[str] | list[Run]) -> pd.DataFrame:
-    """All samples of all runs at or under `paths`, one row each, with setting columns."""
+def load_samples(paths: list[Path] | list[str] | list[Run], columns: list[str] | None = None) -> pd.DataFrame:
+    """All samples of all runs at or under `paths`, one row each, with setting columns.
+    `columns`: read only these samples columns (the settings and `run_dir` are always added)."""
     runs = [p for p in paths if isinstance(p, Run)] or find_runs(paths)  # type: ignore[arg-type]
     frames, settings = [], []
     for run in runs:
         parts = RunStore(run.dir).scan().samples  # intact parts only: never a damaged one
         if not parts:
             continue  # a run that was started but wrote nothing yet
-        df = read_parts(parts)
+        df = read_files(parts, columns=columns)
+        if df.empty:
+            continue  # every part of it was damaged (each named in a warning)
         for key, value in settings_of(run.manifest).items():
             if key in df.columns:
                 if _same(df[key], value):
@@ -131,7 +135,7 @@ def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int 
     parts = RunStore(Path(run_dir)).scan().calls  # of committed samples, intact only
     if not parts:
         raise ConfigError(f"{run_dir}: no calls on disk")
-    return read_parts(parts, columns=columns, filters=filters or None)
+    return read_files(parts, columns=columns, filters=filters or None)
 
 
 def select(df: pd.DataFrame, where: dict[str, Any] | None) -> pd.DataFrame:

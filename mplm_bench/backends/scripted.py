@@ -27,6 +27,10 @@ from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 
 RESPONSE_CACHE = 32  # recent prompts whose responses are kept
+# samples whose threads' last prompts are kept (least recently called dropped first): 32x the
+# default --concurrency, so a sample in flight is never dropped, yet memory stays flat however
+# many samples a run has (per thread it was ~11 KB a sample, for good)
+LAST_SAMPLES = 2048
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -70,7 +74,7 @@ class ScriptedBackend:
         self._overhead: dict[str | None, int] = {}
         # (sample, thread) -> (segments, prompt tokens) of its previous step: for counting only
         # what a resumed prompt grew by, and as an ideal prefix cache
-        self._last: OrderedDict[str, tuple[tuple[str, ...], int]] = OrderedDict()
+        self._last: OrderedDict[str, dict[str, tuple[tuple[str, ...], int]]] = OrderedDict()
         o = self.options
         self.noise: Noise | None = None
         if o.error_rate > 0:
@@ -113,17 +117,18 @@ class ScriptedBackend:
         return self._overhead[request.system] + sum(count(s) for s in segments)
 
     async def generate(self, request: Request) -> Completion:
-        thread_key = request.request_id.rsplit("/", 1)[0] + "/" + request.thread_id
-        previous = self._last.pop(thread_key, None)
+        sample = request.request_id.rsplit("/", 1)[0]
+        threads = self._last.pop(sample, None) or {}
+        self._last[sample] = threads  # most recently called last
+        if len(self._last) > LAST_SAMPLES:
+            self._last.popitem(last=False)
+        previous = threads.get(request.thread_id)
         n_prompt = self.prompt_tokens(request, previous)
         # an ideal prefix cache: the thread's previous prompt is cached when this one extends it
         cached = previous[1] if previous is not None else 0
-        sample = request.request_id.rsplit("/", 1)[0]
         if request.assistant is not None:  # a continuation also reuses its parent's prefix
             cached = max(cached, self._shared_prefix(sample, request.segments + request.assistant))
-        self._last[thread_key] = (request.segments + (request.assistant or ()), n_prompt)
-        if len(self._last) > 200_000:
-            self._last.popitem(last=False)
+        threads[request.thread_id] = (request.segments + (request.assistant or ()), n_prompt)
         limit = self.options.max_model_len
         if limit is not None and n_prompt > limit:
             return Completion("", n_prompt, 0, "prompt_too_long",

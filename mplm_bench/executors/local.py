@@ -24,15 +24,27 @@ class LocalExecutor:
 
     async def run(self, p: Plan, emit: Emit) -> None:
         ctx = RunContext(self.backend, p.caps, p.sampling, p.latency, p.cfg.log_prompts)
-        gate = asyncio.Semaphore(p.cfg.concurrency)
+        todo = iter(p.todo)  # lazy: an instance is built when a worker takes it
 
-        async def one(instance: Any, repeat: int) -> None:
-            async with gate:
-                done = await run_one(p, ctx, instance, repeat)
-            emit(done)
+        async def worker() -> None:
+            for instance, repeat in todo:
+                emit(await run_one(p, ctx, instance, repeat))
+                # a backend that never suspends (scripted) must still let the loop run: the
+                # commit timer, a Ctrl-C's cancellation, the other workers
+                await asyncio.sleep(0)
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():  # a cancel the sample's own code absorbed
+                    raise asyncio.CancelledError
 
-        # all samples at once (bounded by the gate), so the engine sees one batch
-        await asyncio.gather(*(one(i, r) for i, r in p.todo))
+        # `--concurrency` samples at once, so the engine sees one batch; memory stays that of
+        # the samples in flight, however many are left (not one coroutine per sample)
+        workers = [asyncio.ensure_future(worker()) for _ in range(p.cfg.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:  # one failed (a bug, a full disk): the others stop too
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
     def layout(self) -> dict[str, Any]:
         return {"executor": self.name}

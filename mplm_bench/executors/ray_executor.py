@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +171,7 @@ class RayExecutor:
     # -- running -------------------------------------------------------------------------
     async def run(self, p: Plan, emit: Emit) -> None:
         cap = self._concurrency
-        queue: deque[tuple[Instance, int]] = deque(p.todo)
+        queue = _Queue(iter(p.todo))  # lazy: an instance is built when an actor has room for it
         attempts: Counter[tuple[str, int]] = Counter()
         # asyncio future -> (slot, the actor it went to, the sample or None for a load, its ref)
         tasks: dict[asyncio.Future[Any], tuple[Slot, Any, tuple[Instance, int] | None, Any]] = {}
@@ -193,7 +194,6 @@ class RayExecutor:
                         self._stats.lost += 1
                         emit(lost_outcome(p, inst, r, "no Ray actor left to run this sample: every actor "
                                           f"died and was replaced --max-retries={self.opts.max_retries} times"))
-                    queue.clear()
                     break
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
@@ -207,7 +207,7 @@ class RayExecutor:
                         ray.cancel(ref)
 
     def _finished(self, p: Plan, t: asyncio.Future[Any], slot: Slot, handle: Any,
-                  item: tuple[Instance, int] | None, queue: deque[tuple[Instance, int]],
+                  item: tuple[Instance, int] | None, queue: _Queue,
                   attempts: Counter[tuple[str, int]], emit: Emit) -> None:
         error = t.exception()
         if item is None:  # a replacement actor is up, or failed to start (then: as if it died)
@@ -264,6 +264,32 @@ class RayExecutor:
             if self._owns_ray:
                 ray.shutdown()
             self._connected = False
+
+
+class _Queue:
+    """Samples retried after their actor died (first), then the rest of the run, lazily."""
+
+    def __init__(self, rest: Iterator[tuple[Instance, int]]) -> None:
+        self.retried: deque[tuple[Instance, int]] = deque()
+        self.rest = rest
+        self._next: tuple[Instance, int] | None = next(rest, None)
+
+    def __bool__(self) -> bool:
+        return bool(self.retried) or self._next is not None
+
+    def popleft(self) -> tuple[Instance, int]:
+        if self.retried:
+            return self.retried.popleft()
+        item, self._next = self._next, next(self.rest, None)
+        assert item is not None
+        return item
+
+    def appendleft(self, item: tuple[Instance, int]) -> None:
+        self.retried.appendleft(item)
+
+    def __iter__(self) -> Iterator[tuple[Instance, int]]:
+        while self:
+            yield self.popleft()
 
 
 def _awaitable(ref: Any) -> asyncio.Future[Any]:

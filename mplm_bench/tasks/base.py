@@ -124,6 +124,15 @@ class Task(ABC):
     def generate(self, n: int, seed: int) -> list[Instance]:
         """n instances from the seed; the same (options, n, seed) gives the same instances."""
 
+    def instance_at(self, i: int, seed: int) -> Instance | None:
+        """Instance i of `generate(n, seed)` alone, for runs too large to hold (mplm_bench/
+        instances.py); None: this task only generates in bulk."""
+        return None
+
+    def instance_id(self, i: int, seed: int) -> str | None:
+        """The id of `instance_at(i, seed)` without building it (a resume skips done ones)."""
+        return None
+
     @abstractmethod
     def load(self, source: str, n: int | None) -> list[Instance]:
         """Instances from a local file or a dataset id; raise TaskError with a clear message."""

@@ -57,19 +57,22 @@ class SATTask(Task):
         return math.ceil((i + 1) * f) > math.ceil(i * f)
 
     def generate(self, n: int, seed: int) -> list[Instance]:
+        return [self.instance_at(i, seed) for i in range(n)]
+
+    def instance_id(self, i: int, seed: int) -> str:
+        return f"sat{self.options.vars}-{seed}-{i}"
+
+    def instance_at(self, i: int, seed: int) -> Instance:
         o = self.options
-        out = []
-        for i in range(n):
-            # one generator per instance: instance i is the same whatever n is (resumable runs)
-            rng = random.Random(f"sat/{seed}/{i}")
-            try:
-                g = generate(rng, o.vars, o.ratio, self.satisfiable_at(i))
-            except ValueError as e:
-                raise TaskError(f"sat: {e}") from None
-            label = "SAT" if g.satisfiable else "UNSAT"
-            out.append(make_instance(f"sat{o.vars}-{seed}-{i}", g.clauses, label, o.vars,
-                                     "planted" if g.satisfiable else "sampled"))
-        return out
+        # one generator per instance: instance i is the same whatever n is (resumable runs)
+        rng = random.Random(f"sat/{seed}/{i}")
+        try:
+            g = generate(rng, o.vars, o.ratio, self.satisfiable_at(i))
+        except ValueError as e:
+            raise TaskError(f"sat: {e}") from None
+        label = "SAT" if g.satisfiable else "UNSAT"
+        return make_instance(self.instance_id(i, seed), g.clauses, label, o.vars,
+                             "planted" if g.satisfiable else "sampled")
 
     def load(self, source: str, n: int | None) -> list[Instance]:
         return [make_instance(r.id, r.clauses, r.label, r.n_vars, f"file ({r.label_source} label)")

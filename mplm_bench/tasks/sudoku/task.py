@@ -57,15 +57,18 @@ class SudokuTask(Task):
         return tag
 
     def generate(self, n: int, seed: int) -> list[Instance]:
+        return [self.instance_at(i, seed) for i in range(n)]
+
+    def instance_id(self, i: int, seed: int) -> str:
+        return f"sudoku-{self._tag()}-s{seed}-{i:05d}"
+
+    def instance_at(self, i: int, seed: int) -> Instance:
         o = self.options
-        out = []
-        for i in range(n):
-            iid = f"sudoku-{self._tag()}-s{seed}-{i:05d}"
-            # One rng per instance, seeded by its id (str seeds hash with SHA-512, not the
-            # per-process hash), so instance i does not depend on n or on the other instances.
-            puz = make_puzzle(o.size, random.Random(iid), p=o.p, hard=o.hard)
-            out.append(self._instance(iid, puz.puzzle, puz.solution))
-        return out
+        iid = self.instance_id(i, seed)
+        # One rng per instance, seeded by its id (str seeds hash with SHA-512, not the
+        # per-process hash), so instance i does not depend on n or on the other instances.
+        puz = make_puzzle(o.size, random.Random(iid), p=o.p, hard=o.hard)
+        return self._instance(iid, puz.puzzle, puz.solution)
 
     def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
         # ~2x the longest reference step at each size (serial writes the whole elimination;

@@ -1,0 +1,85 @@
+"""Reading a run's Parquet files: one scan over all of them, only the columns asked for.
+
+Files are read as one pyarrow dataset with the schema of all files together (a task column some
+instances lack, a column a newer harness added before a resume) and page CRCs verified. A file
+that fails (garbled, truncated under a footer that looked whole) is left out with a warning and
+the others read again, so a damaged part never turns into data or stops a report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+_FORMAT = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
+
+
+def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any = None) -> pa.Table:
+    """The rows of `paths` as one Arrow table; `columns` a file lacks are left out (or null)."""
+    if not paths:
+        return pa.table({})
+    schemas, good = [], []
+    for p in paths:
+        try:
+            schemas.append(pq.read_schema(p))  # the footer: a damaged one fails here
+            good.append(p)
+        except (OSError, pa.ArrowException) as e:
+            _skip(p, e)
+    try:
+        return _scan(good, _unify(schemas), columns, filters)
+    except (OSError, pa.ArrowException):
+        pass
+    parts, kept = [], []
+    for p, schema in zip(good, schemas, strict=True):  # one by one: find the bad ones
+        try:
+            parts.append(_scan([p], schema, columns, filters))
+            kept.append(schema)
+        except (OSError, pa.ArrowException) as e:
+            _skip(p, e)
+    if not parts:
+        return pa.table({})
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def read_files(paths: list[Path], columns: list[str] | None = None, filters: Any = None) -> Any:
+    """`read_table` as a pandas DataFrame."""
+    return read_table(paths, columns, filters).to_pandas()
+
+
+def _scan(paths: list[Path], schema: pa.Schema | None, columns: list[str] | None, filters: Any) -> pa.Table:
+    data = ds.dataset([str(p) for p in paths], schema=schema, format=_FORMAT)
+    names = set(data.schema.names)
+    cols = None if columns is None else [c for c in columns if c in names]
+    expr = None
+    if filters:
+        expr = pq.filters_to_expression([f for f in filters if f[0] in names]) \
+            if all(f[0] in names for f in filters) else ds.scalar(False)
+    return data.to_table(columns=cols, filter=expr)
+
+
+def _skip(path: Path, error: BaseException) -> None:
+    log.warning("%s: unreadable Parquet part skipped (%s)", path, str(error).splitlines()[0][:200])
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema | None:
+    """All files' columns together. Left alone, pyarrow reads every file with the first one's
+    schema and silently drops a column only later files have. None: let pyarrow decide."""
+    try:
+        return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    except pa.ArrowException:
+        return None
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns (missing ones null), cast to its types."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names
+            else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
