@@ -23,7 +23,7 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     """`mplm-bench run`: the Python API's `arun` (which owns the backend's life) with a progress
     bar and the summary table around it; an in-process engine's own log goes to RUN/engine.log
     unless `verbose` (backends/engine_log.py)."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a CI log: one line a message, not wrapped at 80
     p = plan(cfg)
     if not p.todo:
         console.print(f"[green]nothing to do:[/] all {len(p.instances) * cfg.repeats} samples of "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from analysis_data import cli
 
+from mplm_bench.analysis.load import load_samples
 from mplm_bench.config import RunConfig
 from mplm_bench.tasks.sudoku.generator import generate
 
@@ -72,5 +73,5 @@ def test_an_old_path_keyed_folder_is_left_alone_with_one_warning(tmp_path, monke
     assert r.returncode == 0, r.stderr
     warning = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warning) == 1 and f"not resuming {Path('out') / old.name}" in warning[0], r.stderr
-    assert len(list(old.glob("samples/*.parquet"))) == 2  # untouched
-    assert len(list((tmp_path / "out" / cfg.run_id()).glob("samples/*.parquet"))) == 3
+    assert len(load_samples([old])) == 2  # untouched
+    assert len(load_samples([tmp_path / "out" / cfg.run_id()])) == 3

@@ -6,6 +6,8 @@ import json
 
 from analysis_data import cli
 
+from mplm_bench.analysis.load import load_samples
+
 RUN = ["run", "-t", "sudoku", "-s", "cot", "-b", "scripted", "-T", "size=4", "--out", "out", "-q"]
 
 
@@ -23,6 +25,6 @@ def test_strict_resume_refuses_another_setup_and_writes_nothing(tmp_path):
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert lines[0].startswith(f"error: --strict-resume: {path.parent.relative_to(tmp_path)} was written with "
                                "another setup: git 0123456789 ->"), r.stderr
-    assert path.read_text() == before and len(list(path.parent.glob("samples/*.parquet"))) == 3
+    assert path.read_text() == before and len(load_samples([path.parent])) == 3
     r = cli(*RUN, "-n", "4", cwd=tmp_path)  # without it: a warning, and the run resumes
     assert r.returncode == 0 and "another setup" in r.stderr
