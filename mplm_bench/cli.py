@@ -246,7 +246,6 @@ def model_prepare(
 _SWEEP = "Sweep"
 _SELECT = "Which samples"
 _FORMAT = "Output"
-_analysis_errors = _user_errors  # the older name
 
 
 def _where(pairs: list[str] | None) -> dict:
@@ -370,6 +369,7 @@ def check(
 
 
 @app.command()
+@handles_errors()
 def view(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: PATH/view.html).", rich_help_panel=_FORMAT)] = None,
@@ -379,27 +379,24 @@ def view(
     """A self-contained HTML trace viewer: sample table, threads timeline, steps' text (opens offline)."""
     if serve and out is not None:
         _fail("--serve and --out: pick one (the server builds the page on every load)")
-    try:
-        if serve:
-            from mplm_bench.view.server import ViewServer
+    if serve:
+        from mplm_bench.view.server import ViewServer
 
-            for p in paths:
-                if not p.is_dir():
-                    _fail(f"{p}: no such folder")
-            try:
-                server = ViewServer(paths, port)
-            except OSError as e:
-                _fail(f"--port {port}: {e.strerror or e}")
-            print(f"serving {', '.join(map(str, paths))} at {server.url} (Ctrl+C stops)", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                server.serve_forever()
-            server.server_close()
-            return
-        from mplm_bench.view.build import build_file, default_out
+        for p in paths:
+            if not p.is_dir():
+                _fail(f"{p}: no such folder")
+        try:
+            server = ViewServer(paths, port)
+        except OSError as e:
+            _fail(f"--port {port}: {e.strerror or e}")
+        print(f"serving {', '.join(map(str, paths))} at {server.url} (Ctrl+C stops)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+        server.server_close()
+        return
+    from mplm_bench.view.build import build_file, default_out
 
-        built = build_file(paths, out or default_out(paths))
-    except _analysis_errors() as e:
-        _fail(str(e))
+    built = build_file(paths, out or default_out(paths))
     print(f"{built.path}: {built.n_samples} sample(s), {built.n_calls:,} calls, {built.size / 1e6:.2f} MB")
 
 

@@ -77,21 +77,9 @@ def _sos(target: int, start: Node, beam: int, rng: random.Random, heuristic: Heu
             out.append(state_line(target, node.nums, node.operations))
             generated = _prune(_expand(node, target, heuristic), beam)
             rng.shuffle(generated)
-            explore: list[Node] = []
-            for _, child in generated:
-                child.idx = f"{child.parent.idx},{len(explore)}"  # type: ignore[union-attr]
-                op = child.operations[-1]
-                out.append(f"Exploring Operation: {op}, Resulting Numbers: {child.nums}\n")
-                if len(child.nums) == 1 and child.nums[0] == target and goals.seen():
-                    out.append(f"{child.nums[0]},{target} equal: Goal Reached\n")
-                    out.append(path_to_target(child, root))
-                    return True
-                if len(child.nums) == 1:  # upstream tests its last generated node: same length
-                    out.append(f"{child.nums[0]},{target} unequal: No Solution\n")
-                else:
-                    out.append(f"Generated Node #{child.idx}: {target}:{child.nums} Operation: {op}\n")
-                    explore.append(child)
-            explore.sort()
+            explore = _write_children(generated, target, goals, root, out)
+            if explore is None:
+                return True
             double_down = rng.random() < promising
             for child in explore:
                 if double_down:
@@ -109,6 +97,29 @@ def _sos(target: int, start: Node, beam: int, rng: random.Random, heuristic: Heu
             out.append(f"Moving to Node #{open_set[0][1].idx}\n")
     out.append("No solution found.\n")
     return False
+
+
+def _write_children(generated: list[tuple[float, Node]], target: int, goals: Goals, root: Node,
+                    out: list[str]) -> list[Node] | None:
+    """A node's generated children as both of upstream's searches write them: each explored, a
+    goal written with its path from `root` (then None: the search is over), the others kept to
+    explore, sorted."""
+    explore: list[Node] = []
+    for _, child in generated:
+        child.idx = f"{child.parent.idx},{len(explore)}"  # type: ignore[union-attr]
+        op = child.operations[-1]
+        out.append(f"Exploring Operation: {op}, Resulting Numbers: {child.nums}\n")
+        if len(child.nums) == 1 and child.nums[0] == target and goals.seen():
+            out.append(f"{child.nums[0]},{target} equal: Goal Reached\n")
+            out.append(path_to_target(child, root))
+            return None
+        if len(child.nums) == 1:  # upstream tests its last generated node: same length
+            out.append(f"{child.nums[0]},{target} unequal: No Solution\n")
+        else:
+            out.append(f"Generated Node #{child.idx}: {target}:{child.nums} Operation: {op}\n")
+            explore.append(child)
+    explore.sort()
+    return explore
 
 
 @dataclass(slots=True)
@@ -150,21 +161,9 @@ class ParallelSearch:
                 out.append(state_line(target, node.nums, node.operations))
                 generated = _prune(_expand(node, target, self.heuristic), self.beam)
                 self.rng.shuffle(generated)
-                explore: list[Node] = []
-                for _, child in generated:
-                    child.idx = f"{child.parent.idx},{len(explore)}"  # type: ignore[union-attr]
-                    op = child.operations[-1]
-                    out.append(f"Exploring Operation: {op}, Resulting Numbers: {child.nums}\n")
-                    if len(child.nums) == 1 and child.nums[0] == target and self.goals.seen():
-                        out.append(f"{child.nums[0]},{target} equal: Goal Reached\n")
-                        out.append(path_to_target(child, start))
-                        return True
-                    if len(child.nums) == 1:  # upstream tests its last generated node: same length
-                        out.append(f"{child.nums[0]},{target} unequal: No Solution\n")
-                    else:
-                        out.append(f"Generated Node #{child.idx}: {target}:{child.nums} Operation: {op}\n")
-                        explore.append(child)
-                explore.sort()
+                explore = _write_children(generated, target, self.goals, start, out)
+                if explore is None:
+                    return True
                 double_down = (self.level == 0 and len(explore) > 1
                                and self.rng.random() < self.promising)
                 if double_down and self.max_children is not None:
