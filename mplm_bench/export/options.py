@@ -41,6 +41,13 @@ class ExportOptions(BaseModel):
     command: str = ""  # as typed, for the dataset card
 
 
+def training_seed(seed: int) -> int:
+    """The generator seed export-sft uses for `--seed seed`: the negative stream −1−seed, which
+    `run` and `sweep` never take (their seeds are ≥ 0), so exported training instances and
+    evaluated ones come from disjoint seed streams by construction (docs/training.md §1)."""
+    return -1 - seed
+
+
 def strategy_for(protocol: str) -> str:
     from mplm_bench.config import ConfigError
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplm_bench.config import ConfigError, RunConfig
-from mplm_bench.export.options import ExportOptions, strategy_for
+from mplm_bench.export.options import ExportOptions, strategy_for, training_seed
 from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, BackendError
@@ -71,7 +71,7 @@ class TraceSource:
         self.cfg = RunConfig(
             task=opts.task, task_options=opts.task_options, strategy=strategy_for(protocol),
             strategy_options=opts.strategy_options, backend="scripted",
-            backend_options=opts.backend_options, seed=opts.seed, data=opts.data, n=opts.n,
+            backend_options=opts.backend_options, seed=training_seed(opts.seed), data=opts.data, n=opts.n,
             out=opts.out, log_prompts=True,
         )
         self.plan: Plan = plan(self.cfg)

@@ -1,0 +1,69 @@
+"""Training rows from an export-sft folder: each chat rendered with the model's ChatML template,
+tokenized, and masked so loss falls on the assistant's reply and its end token only
+(docs/training.md §3)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mplm_bench.models.chat_template import CHATML_TEMPLATE, ChatTemplate
+from mplm_bench.train.tokenizer import EOS
+
+BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, steady CPU kernels
+
+
+@dataclass(slots=True)
+class Row:
+    ids: list[int]
+    n_prompt: int  # the first n_prompt ids are context: no loss there
+
+
+def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, str]]]:
+    """The `messages` column of an export-sft split (Parquet, the export's own format)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder / f"{split}.parquet", columns=["messages"])
+    return [list(m) for m in table.column("messages").to_pylist()]
+
+
+def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
+    """(prompt, completion): the prompt exactly as `run` renders it (generation prompt included),
+    the completion the reference reply plus the end token the engine stops on."""
+    template = ChatTemplate(CHATML_TEMPLATE)
+    *context, reply = chat
+    if reply["role"] != "assistant":
+        raise ValueError("an export row must end with the assistant's reply")
+    return template.render(context, add_generation_prompt=True), reply["content"] + EOS
+
+
+def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int) -> list[Row]:
+    """Prompt and completion tokenized apart, so the split is exactly where generation starts
+    (the engine tokenizes the rendered prompt alone). Rows longer than max_len are dropped."""
+    pairs = [chat_texts(c) for c in chats]
+    prompts = tok.encode_batch([p for p, _ in pairs], add_special_tokens=False)
+    replies = tok.encode_batch([r for _, r in pairs], add_special_tokens=False)
+    rows = [Row(p.ids + r.ids, len(p.ids)) for p, r in zip(prompts, replies, strict=True)]
+    return [r for r in rows if len(r.ids) <= max_len]
+
+
+def batches(rows: Sequence[Row], batch_tokens: int, seed: int, epoch: int) -> Iterator[list[Row]]:
+    """Length-bucketed batches of about `batch_tokens` padded tokens, in a seeded order."""
+    rng = random.Random(f"mplm-bench/train/{seed}/{epoch}")
+    by_len: dict[int, list[Row]] = {}
+    for r in rows:
+        by_len.setdefault(padded_len(len(r.ids)), []).append(r)
+    out: list[list[Row]] = []
+    for length, group in sorted(by_len.items()):
+        rng.shuffle(group)
+        per = max(1, batch_tokens // length)
+        out += [group[i : i + per] for i in range(0, len(group), per)]
+    rng.shuffle(out)
+    yield from out
+
+
+def padded_len(n: int) -> int:
+    return -(-n // BUCKET) * BUCKET

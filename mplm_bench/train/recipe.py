@@ -1,0 +1,148 @@
+"""`mplm-bench train`: export reference traces, build a tokenizer, train a small Llama from
+scratch, save a folder vLLM loads as is, and write its model card (docs/training.md)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mplm_bench.train.loop import ModelShape, Progress, Schedule
+
+
+class TrainOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    protocol: str  # an export-sft protocol: serial, fj, mplm, ...
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    n: int = Field(ge=1)  # training-stream instances exported (export-sft -n)
+    seed: int = Field(0, ge=0)
+    upsample_master: int = Field(4, ge=1)
+    val_fraction: float = 0.02
+    vocab_size: int = Field(1024, ge=300)
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 8
+    intermediate: int = 768
+    max_len: int = 2048
+    steps: int = Field(ge=1)
+    batch_tokens: int = 8192
+    lr: float = 2e-3
+    warmup: int = 100
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    eval_rows: int = 100  # held-out steps decoded greedily for the card's exact-match figure
+    out: Path
+
+
+def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write opts.out (weights, config, tokenizer, README.md, card.json, training_problems.txt)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from mplm_bench.train.card import problem_keys, write_card
+    from mplm_bench.train.data import chat_texts, encode_rows, read_chats
+    from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
+
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mplm-train-") as tmp:
+        data_dir = Path(tmp) / "data"
+        export_command = _export(opts, data_dir)
+        log(f"exported {data_dir} ({time.monotonic() - started:.0f} s)")
+        train_chats, val_chats = read_chats(data_dir, "train"), read_chats(data_dir, "validation")
+        export_card = (data_dir / "README.md").read_text()
+        keys = problem_keys(data_dir, opts)
+    tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size)
+    rows = encode_rows(tok, train_chats, opts.max_len)
+    dropped = len(train_chats) - len(rows)
+    log(f"{len(rows):,} training rows ({dropped} longer than {opts.max_len} dropped), "
+        f"vocabulary {tok.get_vocab_size()}")
+    shape = ModelShape(opts.hidden, opts.layers, opts.heads, opts.intermediate, opts.max_len)
+    ids = {t: tok.token_to_id(t) for t in (EOS, PAD)}
+    torch.manual_seed(opts.seed)
+    config = shape.config(tok.get_vocab_size(), bos=ids[EOS], eos=ids[EOS], pad=ids[PAD])
+    model = LlamaForCausalLM(config)
+    params = sum(p.numel() for p in model.parameters())
+    log(f"LlamaForCausalLM {params / 1e6:.2f}M parameters; {opts.steps} steps of {opts.batch_tokens} tokens")
+    sched = Schedule(opts.steps, opts.batch_tokens, opts.lr, opts.warmup, seed=opts.seed)
+    prog = train(model, rows, ids[PAD], sched, log)
+    heldout = exact_match(model, tok, val_chats[: opts.eval_rows], ids[EOS])
+    log(f"held-out steps reproduced exactly: {heldout[0]}/{heldout[1]}")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    model.to(torch.bfloat16).save_pretrained(opts.out, safe_serialization=True)
+    save_tokenizer(tok, opts.out, opts.max_len)
+    (opts.out / "training_problems.txt").write_text("".join(k + "\n" for k in sorted(keys)))
+    card = {
+        "task": opts.task, "protocol": opts.protocol, "task_options": opts.task_options,
+        "options": opts.model_dump(mode="json", exclude={"out"}),
+        "export_command": export_command, "training_rows": len(rows),
+        "training_problems": len(keys), "parameters": params,
+        "tokens_seen": prog.tokens, "supervised_tokens_seen": prog.supervised,
+        "epochs": prog.epochs, "steps": prog.step, "train_seconds": prog.seconds,
+        "final_loss": prog.losses[-1][1] if prog.losses else None, "losses": prog.losses,
+        "heldout_exact_match": list(heldout), "torch_threads": torch.get_num_threads(),
+        "commit": _commit(), "export_card": export_card,
+    }
+    write_card(opts.out, card)
+    return card
+
+
+def train(model: Any, rows: Any, pad: int, sched: Schedule, log: Callable[[str], None]) -> Progress:
+    from mplm_bench.train.loop import train as loop
+
+    return loop(model, rows, pad, sched, log)
+
+
+def exact_match(model: Any, tok: Any, chats: list[list[dict[str, str]]], eos: int) -> tuple[int, int]:
+    """How many held-out steps greedy decoding reproduces character for character."""
+    import torch
+
+    from mplm_bench.train.data import chat_texts
+
+    model.eval()
+    hits = 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for chat in chats:
+            prompt, reply = chat_texts(chat)
+            ids = torch.tensor([tok.encode(prompt, add_special_tokens=False).ids])
+            budget = len(tok.encode(reply, add_special_tokens=False).ids) + 8
+            out = model.generate(ids, max_new_tokens=budget, do_sample=False, eos_token_id=eos,
+                                 pad_token_id=eos)
+            text = tok.decode(out[0, ids.shape[1]:].tolist(), skip_special_tokens=False)
+            hits += text == reply
+    return hits, len(chats)
+
+
+def _export(opts: TrainOptions, out: Path) -> str:
+    from mplm_bench.export.options import ExportOptions
+    from mplm_bench.export.sft import export_sft
+
+    export_sft(ExportOptions(task=opts.task, protocols=[opts.protocol], task_options=opts.task_options,
+                             n=opts.n, seed=opts.seed, out=out, upsample_master=opts.upsample_master,
+                             val_fraction=opts.val_fraction))
+    t = " ".join(f"-T {k}={v}" for k, v in opts.task_options.items())
+    return (f"mplm-bench export-sft -t {opts.task} -p {opts.protocol} {t} -n {opts.n} --seed {opts.seed} "
+            f"--upsample-master {opts.upsample_master} --val-fraction {opts.val_fraction:g} --out DIR")
+
+
+def _commit() -> str | None:
+    """The commit of the code that trained (with `+dirty` if the tree had changes)."""
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "mplm_bench"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + ("+dirty" if dirty else "")

@@ -1,0 +1,57 @@
+"""A small byte-level BPE tokenizer built for the protocol formats (docs/training.md §2).
+
+Pre-tokenization isolates the units a protocol model copies or looks up — a cell `(r,c)`, a value
+set `{1, 3}`, a number, a tag opener `<spawn` — so BPE can give each one token. A tiny model then
+copies a clue map token for token and finds "my cell" by matching one token (an induction head),
+instead of counting digits. Byte-level underneath: any text still encodes, nothing is `<unk>`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from mplm_bench.models.chat_template import CHATML_TEMPLATE
+
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+EOS, BOS, PAD = "<|im_end|>", "<|im_start|>", "<|endoftext|>"
+# A cell, a brace set (compact `{2,3}` or spaced `{2, 3}`), a bracket id list, a number, a tag
+# opener or closer, a word; each takes one leading space, as it follows a `:` or `,` in the traces.
+SPLIT_PATTERN = (
+    r" ?\(\d+,\d+\)| ?\{[\d, ]*\}| ?\[[\d,]*\]| ?\d+|</?[A-Za-z_]+>?|"
+    r" ?[A-Za-z]+| +|\n| ?[^\sA-Za-z\d]"
+)
+
+
+def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
+    """Train BPE on `texts`; returns a `tokenizers.Tokenizer` with the ChatML specials as ids 0-2."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+def save_tokenizer(tok: object, folder: Path, model_max_length: int) -> None:
+    """tokenizer.json plus the config files transformers (and so vLLM) read; ChatML template."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))  # type: ignore[attr-defined]
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BOS, "eos_token": EOS, "pad_token": PAD, "unk_token": None,
+        "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,
+        "model_max_length": model_max_length, "chat_template": CHATML_TEMPLATE,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    specials = {"bos_token": BOS, "eos_token": EOS, "pad_token": PAD}
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")
