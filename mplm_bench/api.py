@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.config import RunConfig
+from mplm_bench.config import ConfigError, RunConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,6 +106,8 @@ def config(task: str, strategy: str, *, backend: str = "vllm", model: str | None
            data: str | None = None, repeats: int = 1, concurrency: int = 64,
            out: Path | str = "results", log_prompts: bool = False) -> RunConfig:
     """The RunConfig `mplm-bench run` builds from the same flags (-T / -S / -M as dicts)."""
+    if seed < 0:  # the negative seeds are export-sft's training stream (export/options.py)
+        raise ConfigError(f"seed {seed}: evaluation seeds are ≥ 0 (the negative stream is export-sft's)")
     return RunConfig(task=task, strategy=strategy, backend=backend, model=model,
                      task_options=task_options or {}, strategy_options=strategy_options or {},
                      backend_options=backend_options or {}, n=n, seed=seed, data=data,

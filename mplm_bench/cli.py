@@ -126,7 +126,7 @@ def run(
     task_opt: TaskOpt = None,
     strategy_opt: StrategyOpt = None,
     n: Annotated[int, typer.Option("-n", help="Instances (generated from --seed, or the first n of --data).", rich_help_panel=_WHAT)] = 10,
-    seed: Annotated[int, typer.Option(help="Seed for generated instances.", rich_help_panel=_WHAT)] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for generated instances (≥ 0; export-sft's training stream is the negative one).", rich_help_panel=_WHAT)] = 0,
     data: Annotated[str | None, typer.Option(help="Local JSONL/Parquet file or Hugging Face dataset id.", rich_help_panel=_WHAT)] = None,
     repeats: Annotated[int, typer.Option(help="Samples per instance.", rich_help_panel=_WHAT)] = 1,
     input_rate: Annotated[float | None, typer.Option(help="Stream the input: TOKENS_PER_S arrive on the run's clock (virtual on scripted, wall on engines; docs/streaming.md).", rich_help_panel=_WHAT)] = None,

@@ -18,6 +18,12 @@ from mplm_bench.runtime.backend import BackendError
 from mplm_bench.stopping import run_stoppable
 
 
+def overlap_line(o: dict[str, Any]) -> str:
+    held = o["checked"] - o["in_training"]
+    return (f"model {o['model']}: {o['in_training']} of {o['checked']:,} instances are in its training set "
+            f"({held:,} held out; docs/training.md §1)")
+
+
 def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOptions | None = None,
                    verbose: bool = False) -> int:
     """`mplm-bench run`: the Python API's `arun` (which owns the backend's life) with a progress
@@ -46,9 +52,11 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
         progress.update(bar, advance=1, note=acc.add(row))
 
     def on_start(p: Plan) -> None:  # after Ray answers (a bad address is the only line), before the backend
-        console.print(f"run [bold]{cfg.run_id()}[/] → {p.store.dir}"
+        console.print(f"run [bold]{p.cfg.run_id()}[/] → {p.store.dir}"
                       + (f" (resuming: {skipped} samples already on disk)" if skipped else ""))
         console.print(prepared)
+        if (o := p.training_overlap) is not None:
+            console.print(overlap_line(o))
 
     try:  # the bar starts once the backend is up (an engine's start logs come before it)
         run_stoppable(arun(p, executor=executor, on_start=on_start, on_ready=lambda _: progress.start(),

@@ -11,6 +11,7 @@ manifest for the record (`data_record`), never into the key.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,13 @@ def data_record(spec: str | None, key: str | None) -> dict[str, Any] | None:
         return None
     path = local_path(spec)
     return {"given": spec, "path": str(path.resolve()) if path else None, "key": key}
+
+
+def problem_key(data: object) -> str:
+    """A problem's identity by content (puzzle, formula, ...), not by seed or id: the hex of the
+    digest export-sft groups its splits by (export/select.py), so model cards list their training
+    problems by it and `run` checks its instances against a card with it (docs/training.md §1)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(data, sort_keys=True, default=str).encode())
+    h.update(b"\0")
+    return h.hexdigest()

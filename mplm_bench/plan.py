@@ -66,6 +66,9 @@ class Plan:
     todo: Todo = field(default_factory=lambda: Todo(Instances(), 1, set()))
     model_label: str = ""  # what the backend says it serves; recorded on every sample row
     latency_profile: dict[str, Any] | None = None  # -M latency_profile: the file, for the manifest
+    # a model whose card lists its training problems: how many of this run's instances it
+    # trained on ({"model", "checked", "in_training"}; docs/training.md §1)
+    training_overlap: dict[str, Any] | None = None
 
 
 def plan(cfg: RunConfig) -> Plan:
@@ -82,6 +85,7 @@ def plan(cfg: RunConfig) -> Plan:
         raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
     strategy.check(task)
     strategy.check_stream(task)
+    cfg = with_default_model(cfg, task)
     m = dict(cfg.backend_options)
     sampling = _options(Sampling, {k: m.pop(k) for k in SAMPLING_KEYS if k in m}, "sampling")
     latency = _options(LatencyModel, {k: m.pop(k) for k in LATENCY_KEYS if k in m}, "latency")
@@ -123,9 +127,43 @@ def plan(cfg: RunConfig) -> Plan:
     warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting
     previous_manifest(store)  # a damaged one: one line now, not a traceback after the engine starts
-    p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile)
+    p = Plan(cfg, task, strategy, instances, caps, sampling, latency, m, store, latency_profile=profile,
+             training_overlap=training_overlap(m.get("model"), instances))
     p.todo = Todo(instances, cfg.repeats, store.done_keys())  # read again under the lock
     return p
+
+
+def with_default_model(cfg: RunConfig, task: Task) -> RunConfig:
+    """The vLLM backend's default model is the shipped protocol model trained for this task,
+    strategy and task options, where there is one (models/protocol_models.py); named in the
+    config, so its runs get their own id. Generated instances only: a --data file may hold other
+    sizes."""
+    from mplm_bench.models.protocol_models import default_model
+
+    if cfg.backend != "vllm" or cfg.model is not None or "model" in cfg.backend_options or cfg.data:
+        return cfg
+    shipped = default_model(cfg.task, cfg.strategy, task.options)
+    return cfg if shipped is None else cfg.model_copy(update={"model": shipped.name})
+
+
+OVERLAP_CHECK_LIMIT = 100_000  # instances checked against a card (each is generated to be keyed)
+
+
+def training_overlap(model: Any, instances: Instances) -> dict[str, Any] | None:
+    """How many of the run's problems the model's card lists as training problems."""
+    from mplm_bench.data_key import problem_key
+    from mplm_bench.models.embedded import EMBEDDED_ALIASES
+    from mplm_bench.models.protocol_models import shipped_model, training_problems
+
+    if not isinstance(model, str) or model.strip().lower() in EMBEDDED_ALIASES:
+        return None
+    shipped = shipped_model(model)
+    keys = training_problems(shipped.path if shipped else Path(model).expanduser())
+    if keys is None:
+        return None
+    checked = min(len(instances), OVERLAP_CHECK_LIMIT)
+    hits = sum(problem_key(instances[i].data) in keys for i in range(checked))
+    return {"model": shipped.name if shipped else model, "checked": checked, "in_training": hits}
 
 
 def input_stream(cfg: RunConfig) -> InputStream | None:

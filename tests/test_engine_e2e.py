@@ -30,7 +30,7 @@ def runs(tmp_path_factory):
 
     async def go():
         plans = [plan(RunConfig(task="sudoku", strategy=s, task_options={"size": 4}, n=2,
-                                backend="vllm", backend_options=engine, out=out, log_prompts=True))
+                                backend="vllm", model="smollm2", backend_options=engine, out=out, log_prompts=True))
                  for s in STRATEGIES]
         # 3-SAT under MPLM runs on the asynchronous scheduler: the same engine, other code paths
         plans.append(plan(RunConfig(task="sat", strategy="mplm", task_options={"vars": 6}, n=2,

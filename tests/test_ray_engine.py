@@ -26,7 +26,7 @@ pytestmark = [
 
 def test_vllm_cpu_run_through_one_ray_actor(tmp_path):
     engine = {"max_tokens": 96, "max_model_len": 2048, "kv_cache_space_gb": 0.5}
-    cfg = RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=2, backend="vllm",
+    cfg = RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=2, backend="vllm", model="smollm2",
                     backend_options=engine, out=tmp_path)
     ray.init(address="local", num_cpus=2, object_store_memory=256 << 20, include_dashboard=False,
              logging_level=logging.WARNING)

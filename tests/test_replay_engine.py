@@ -31,7 +31,7 @@ SIM_FACTOR = 3.0  # simulated vs replayed seconds, either way (measured: see REA
 
 
 def _cfg(tmp, backend: str, options: dict) -> RunConfig:
-    return RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=1, backend=backend,
+    return RunConfig(task="sudoku", strategy="mplm", task_options={"size": 4}, n=1, backend=backend, model="smollm2",
                      backend_options=options, out=tmp, concurrency=1, log_prompts=True)
 
 

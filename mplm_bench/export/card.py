@@ -140,7 +140,8 @@ def render_card(summary: ExportSummary) -> str:
         "## Made with\n\n```bash\n" + (o.command or "mplm-bench export-sft ...") + "\n```\n",
         "## Counts\n\n" + _counts(summary) + "\n\n"
         f"Samples run: {statuses}. Split by problem (instances with equal data are one problem), "
-        f"val_fraction {o.val_fraction:g}, seed {o.seed}; master steps written "
+        f"val_fraction {o.val_fraction:g}, seed {o.seed} (generated instances come from the training "
+        f"stream, generator seed {-1 - o.seed}, which `run` never takes: docs/training.md §1); master steps written "
         f"{o.upsample_master}×; worker steps kept: "
         + ("none" if o.drop_workers else "all" if o.worker_fraction >= 1 else f"{o.worker_fraction:g} of each sample's") + ".\n",
         "## Tokens\n\n" + f"Counted with the `{tokenizer}` tokenizer, as `mplm-bench run` counts them "

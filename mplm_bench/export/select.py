@@ -4,20 +4,12 @@ master up-sampling. Every choice is seeded and independent of processing order."
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Iterable
 
 from mplm_bench.export.options import ExportOptions
 from mplm_bench.export.steps import Step
-
-
-def problem_key(data: object) -> str:
-    """A problem's identity by content (puzzle, formula, ...), not by seed or id: export groups
-    splits by it, model cards list their training problems by it, and `run` checks its instances
-    against a card with it (docs/training.md §1)."""
-    return digest(json.dumps(data, sort_keys=True, default=str)).hex()
 
 
 def digest(*parts: str) -> bytes:

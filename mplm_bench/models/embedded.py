@@ -229,11 +229,16 @@ def resolve_model(spec: str | None) -> str:
     """What to hand an engine as the model.
 
     None, "smollm2" or "embedded" -> the prepared embedded folder (converted on first use);
+    a shipped protocol model's name (`sudoku-4x4-mplm`) -> its folder in the package;
     an existing local path -> that path; anything else -> unchanged (a hub id, for users with hub
     access; the engine decides whether it can fetch it).
     """
     if spec is None or spec.strip().lower() in EMBEDDED_ALIASES:
         return str(prepare_embedded_model())
+    from mplm_bench.models.protocol_models import shipped_model
+
+    if (shipped := shipped_model(spec)) is not None:  # a shipped protocol model, by name
+        return str(shipped.path)
     path = Path(spec).expanduser()
     if path.exists():
         return str(path)

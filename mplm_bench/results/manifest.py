@@ -64,6 +64,7 @@ def build_manifest(cfg: RunConfig, plan: Plan, backend: dict[str, Any],
         "sampling": {k: getattr(plan.sampling, k) for k in ("max_tokens", "temperature", "top_p", "seed")},
         "latency_model": plan.latency.describe() | ({"profile": plan.latency_profile} if plan.latency_profile else {}),
         "backend": backend,
+        "training_overlap": plan.training_overlap,
         "executor": executor or {"executor": "local"},
         "n_instances": len(plan.instances),
         # not every id: a million-sample run's manifest stays small (the samples table has them)

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-CARD_JSON = "card.json"
-PROBLEMS_FILE = "training_problems.txt"
+from mplm_bench.models.protocol_models import CARD_FILE, PROBLEMS_FILE
 
 
 def problem_keys(export_dir: Path, opts: Any) -> set[str]:
@@ -16,8 +15,8 @@ def problem_keys(export_dir: Path, opts: Any) -> set[str]:
     import pyarrow.parquet as pq
 
     from mplm_bench.config import RunConfig
+    from mplm_bench.data_key import problem_key
     from mplm_bench.export.options import strategy_for, training_seed
-    from mplm_bench.export.select import problem_key
     from mplm_bench.plan import plan
 
     train_ids = set(pq.read_table(export_dir / "train.parquet", columns=["instance_id"])
@@ -27,15 +26,8 @@ def problem_keys(export_dir: Path, opts: Any) -> set[str]:
     return {problem_key(i.data) for i in plan(cfg).instances if i.id in train_ids}
 
 
-def read_training_problems(folder: Path) -> frozenset[str] | None:
-    path = folder / PROBLEMS_FILE
-    if not path.is_file():
-        return None
-    return frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
-
-
 def write_card(folder: Path, card: dict[str, Any]) -> None:
-    (folder / CARD_JSON).write_text(json.dumps({k: v for k, v in card.items() if k != "export_card"},
+    (folder / CARD_FILE).write_text(json.dumps({k: v for k, v in card.items() if k != "export_card"},
                                                indent=2) + "\n")
     o = card["options"]
     t = " ".join(f"-T {k}={v}" for k, v in card["task_options"].items())

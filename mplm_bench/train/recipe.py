@@ -46,13 +46,14 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     import torch
     from transformers import LlamaForCausalLM
 
+    from mplm_bench.models.protocol_models import PROBLEMS_FILE
     from mplm_bench.train.card import problem_keys, write_card
     from mplm_bench.train.data import chat_texts, encode_rows, read_chats
     from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    started = time.monotonic()
+    started, commit = time.monotonic(), _commit()  # the code as it was when training began
     with tempfile.TemporaryDirectory(prefix="mplm-train-") as tmp:
         data_dir = Path(tmp) / "data"
         export_command = _export(opts, data_dir)
@@ -79,7 +80,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     opts.out.mkdir(parents=True, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(opts.out, safe_serialization=True)
     save_tokenizer(tok, opts.out, opts.max_len)
-    (opts.out / "training_problems.txt").write_text("".join(k + "\n" for k in sorted(keys)))
+    (opts.out / PROBLEMS_FILE).write_text("".join(k + "\n" for k in sorted(keys)))
     card = {
         "task": opts.task, "protocol": opts.protocol, "task_options": opts.task_options,
         "options": opts.model_dump(mode="json", exclude={"out"}),
@@ -89,7 +90,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
         "epochs": prog.epochs, "steps": prog.step, "train_seconds": prog.seconds,
         "final_loss": prog.losses[-1][1] if prog.losses else None, "losses": prog.losses,
         "heldout_exact_match": list(heldout), "torch_threads": torch.get_num_threads(),
-        "commit": _commit(), "export_card": export_card,
+        "commit": commit, "export_card": export_card,
     }
     write_card(opts.out, card)
     return card

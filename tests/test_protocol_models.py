@@ -1,0 +1,77 @@
+"""The shipped protocol models (mplm_bench/models/protocol/): found by name, the vLLM backend's
+default for the task, strategy and size they were trained on, and checked against the run's
+instances for training overlap. No engine here; tests/test_engine_protocol_models.py runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mplm_bench.config import RunConfig
+from mplm_bench.models.protocol_models import (
+    SHIPPED_DIR,
+    default_model,
+    shipped_model,
+    shipped_models,
+)
+from mplm_bench.plan import plan
+from mplm_bench.tasks.sudoku.task import SudokuOptions
+
+SHIPPED = ("sudoku-4x4-mplm", "sudoku-4x4-fj", "sudoku-4x4-serial")
+
+
+def test_each_shipped_model_is_a_small_complete_folder():
+    assert {m.name for m in shipped_models()} >= set(SHIPPED)
+    for name in SHIPPED:
+        folder = SHIPPED_DIR / name
+        card = json.loads((folder / "card.json").read_text())
+        assert card["task"] == "sudoku" and card["task_options"] == {"size": 4}
+        assert (folder / "model.safetensors").stat().st_size < 10 << 20  # a few MB, in the repo
+        config = json.loads((folder / "config.json").read_text())
+        assert config["architectures"] == ["LlamaForCausalLM"]
+        assert "training command" not in card  # the card's README says it, card.json has options
+        assert (folder / "README.md").read_text().count("mplm-bench train") >= 1
+    # equal training budgets per protocol (README table)
+    budgets = {json.loads((SHIPPED_DIR / n / "card.json").read_text())["options"]["steps"] for n in SHIPPED}
+    assert len(budgets) == 1
+
+
+@pytest.mark.parametrize(("strategy", "size", "expected"), [
+    ("mplm", 4, "sudoku-4x4-mplm"), ("fj", 4, "sudoku-4x4-fj"), ("cot", 4, "sudoku-4x4-serial"),
+    ("sc", 4, "sudoku-4x4-serial"), ("pacore", 4, None), ("mplm", 9, None),
+])
+def test_default_model_matches_task_strategy_and_size(strategy, size, expected):
+    found = default_model("sudoku", strategy, SudokuOptions(size=size))
+    assert (found.name if found else None) == expected
+
+
+def test_plan_names_the_default_in_the_config_so_runs_keep_their_own_ids(tmp_path):
+    base = dict(task="sudoku", strategy="mplm", task_options={"size": 4}, n=3, out=tmp_path)
+    p = plan(RunConfig(backend="vllm", **base))
+    assert p.cfg.model == "sudoku-4x4-mplm"
+    assert p.backend_options["model"] == "sudoku-4x4-mplm"
+    embedded = plan(RunConfig(backend="vllm", model="smollm2", **base))
+    assert embedded.cfg.model == "smollm2" and embedded.training_overlap is None
+    assert embedded.cfg.run_id() != p.cfg.run_id()
+    assert plan(RunConfig(backend="openai", backend_options={"base_url": "http://127.0.0.1:1"}, **base)).cfg.model is None
+    assert plan(RunConfig(backend="vllm", **(base | {"task_options": {"size": 9}}))).cfg.model is None
+
+
+def test_run_reports_how_many_instances_the_card_trained_on(tmp_path):
+    base = dict(task="sudoku", strategy="mplm", task_options={"size": 4}, backend="vllm", out=tmp_path)
+    held_out = plan(RunConfig(n=50, **base)).training_overlap
+    assert held_out == {"model": "sudoku-4x4-mplm", "checked": 50, "in_training": held_out["in_training"]}
+    assert held_out["in_training"] <= 3  # 4×4 puzzles collide by chance across seed streams, rarely
+    # the training stream itself (seed −1, only export-sft uses it): nearly all were trained on
+    trained = plan(RunConfig(n=50, seed=-1, **base)).training_overlap
+    assert trained["in_training"] >= 45
+
+
+def test_shipped_names_resolve_for_the_engine_and_the_token_counter():
+    from mplm_bench.models.embedded import resolve_model
+    from mplm_bench.models.tokenizer import load_token_counter
+
+    assert resolve_model("sudoku-4x4-mplm") == str(shipped_model("sudoku-4x4-mplm").path)
+    counter = load_token_counter("sudoku-4x4-mplm")
+    assert counter.count(" (0,1)") == 1 and counter.render_chat("x").startswith("<|im_start|>")
