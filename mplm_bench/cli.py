@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-model_app = typer.Typer(help="Manage the embedded default model.", no_args_is_help=True)
+model_app = typer.Typer(help="The embedded default model and the shipped protocol models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
 _WHAT = "What to run"
@@ -240,6 +240,7 @@ def train(
     layers: Annotated[int, typer.Option(help="Transformer layers.", rich_help_panel=_TRAIN)] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=_TRAIN)] = 2e-3,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).", rich_help_panel=_TRAIN)] = None,
+    eval_rows: Annotated[int, typer.Option(help="Held-out steps decoded for the card's exact-match figure.", rich_help_panel=_TRAIN)] = 100,
 ) -> int:
     """Train a small protocol model from scratch on the task's reference traces (docs/training.md)."""
     from rich.console import Console
@@ -252,7 +253,7 @@ def train(
     opts = TrainOptions(task=task, protocol=protocol, task_options=parse_kv(task_opt, "-T"), n=n,
                         seed=seed, steps=steps, batch_tokens=batch_tokens,
                         upsample_master=upsample_master, hidden=hidden, heads=max(1, hidden // 32),
-                        intermediate=3 * hidden, layers=layers, lr=lr, threads=threads, out=out)
+                        intermediate=3 * hidden, layers=layers, lr=lr, threads=threads, eval_rows=eval_rows, out=out)
     card = train_model(opts, log=lambda m: console.print(m, highlight=False, soft_wrap=True))
     console.print(f"wrote {out}: loss {card['final_loss']}, held-out steps exact "
                   f"{card['heldout_exact_match'][0]}/{card['heldout_exact_match'][1]}")
@@ -279,6 +280,23 @@ def model_prepare(
     except (RuntimeError, FileNotFoundError, ImportError) as e:
         _fail(str(e))
     print(path)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The shipped protocol models: name, what each is the default for, held-out figures, folder."""
+    import json
+
+    from mplm_bench.models.protocol_models import CARD_FILE, shipped_models
+
+    for m in shipped_models():
+        card = json.loads((m.path / CARD_FILE).read_text())
+        opts = " ".join(f"-T {k}={v}" for k, v in m.task_options.items())
+        em = card.get("heldout_exact_match") or [0, 0]
+        print(f"{m.name}  default for -t {m.task} {opts} -s {'/'.join(m.strategies)} on vllm; "
+              f"{card['parameters'] / 1e6:.1f}M params, {card['steps']} steps, loss {card['final_loss']}, "
+              f"held-out steps exact {em[0]}/{em[1]}  {m.path}")
+    print("embedded SmolLM2-135M-Instruct (--model smollm2): the default everywhere else")
 
 
 _SWEEP = "Sweep"

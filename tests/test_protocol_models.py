@@ -75,3 +75,13 @@ def test_shipped_names_resolve_for_the_engine_and_the_token_counter():
     assert resolve_model("sudoku-4x4-mplm") == str(shipped_model("sudoku-4x4-mplm").path)
     counter = load_token_counter("sudoku-4x4-mplm")
     assert counter.count(" (0,1)") == 1 and counter.render_chat("x").startswith("<|im_start|>")
+
+
+def test_model_list_names_each_shipped_model_and_what_it_is_the_default_for():
+    from tests.conftest import invoke_cli
+
+    r = invoke_cli("model", "list")
+    assert r.returncode == 0
+    for name in SHIPPED:
+        assert name in r.stdout
+    assert "-t sudoku -T size=4 -s cot/sc" in r.stdout and "smollm2" in r.stdout

@@ -24,12 +24,15 @@ CHAT = [
 ]
 
 
-def test_tokenizer_gives_cells_and_sets_one_token_and_round_trips():
+def test_tokenizer_gives_map_entries_and_cells_one_token_and_round_trips():
     tok = build_tokenizer([a + b for a, b in [chat_texts(CHAT)] * 50], 400)
     text = "".join(chat_texts(CHAT))
     enc = tok.encode(text, add_special_tokens=False)
     assert tok.decode(enc.ids, skip_special_tokens=False) == text
-    assert {"Ġ(0,0)", "Ġ{4}", "Ġ(0,1)"} <= set(enc.tokens)  # a cell and a value set: one piece each
+    # a map entry with its separator, and a lone cell: one piece each (induction-friendly copies)
+    assert {"{Ġ(0,0):Ġ{4}", ",Ġ(0,2):Ġ{2}", "Ġ(0,1)"} <= set(enc.tokens)
+    msg = tok.encode("<send [0]>{ From 6: None }</send>", add_special_tokens=False)
+    assert tok.decode(msg.ids) == "<send [0]>{ From 6: None }</send>"
     assert enc.tokens[-1] == EOS
     odd = "naïve ✓ text never seen \t"  # byte-level: anything encodes, nothing is unknown
     assert tok.decode(tok.encode(odd).ids) == odd

@@ -16,11 +16,17 @@ from mplm_bench.models.chat_template import CHATML_TEMPLATE
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 EOS, BOS, PAD = "<|im_end|>", "<|im_start|>", "<|endoftext|>"
-# A cell, a brace set (compact `{2,3}` or spaced `{2, 3}`), a bracket id list, a number, a tag
-# opener or closer, a word; each takes one leading space, as it follows a `:` or `,` in the traces.
+# Pieces, longest first. A map entry *with the separator before it* (`{ (r,c): {v}` or
+# `, (r,c): {v}`), a whole worker message `{ From k: v }`, and a grid value with its separator
+# (`[[4`, `, 1`, `], [2`) are one unit each: copying a map or a grid is then the plain one-back
+# induction (find the current token earlier, emit the one after it), and finding a cell's given
+# value is one attention hop. The feasibility run with the cell, `:` and value as three pieces
+# had not learnt either copy after 2,000 steps (docs/training.md §2). Then a lone cell, a brace
+# set, an id list, a number, a tag, a word (each with one leading space), and any other character.
 SPLIT_PATTERN = (
+    r"(?:\{ |, )?\(\d+,\d+\): \{[\d, ]*\}|\{ From \d+: (?:\d+|None) \}|(?:\[\[|\], \[|, )\d+|"
     r" ?\(\d+,\d+\)| ?\{[\d, ]*\}| ?\[[\d,]*\]| ?\d+|</?[A-Za-z_]+>?|"
-    r" ?[A-Za-z]+| +|\n| ?[^\sA-Za-z\d]"
+    r" ?[A-Za-z]+| +|\n|\]\]| ?[^\sA-Za-z\d]"
 )
 
 
