@@ -18,7 +18,7 @@ from mplm_bench.models.protocol_models import (
 from mplm_bench.plan import plan
 from mplm_bench.tasks.sudoku.task import SudokuOptions
 
-SHIPPED = ("sudoku-4x4-mplm", "sudoku-4x4-fj", "sudoku-4x4-serial")
+SHIPPED = ("sudoku-4x4-mplm", "sudoku-4x4-fj")  # serial: not trained yet (docs/training.md §7)
 
 
 def test_each_shipped_model_is_a_small_complete_folder():
@@ -38,8 +38,8 @@ def test_each_shipped_model_is_a_small_complete_folder():
 
 
 @pytest.mark.parametrize(("strategy", "size", "expected"), [
-    ("mplm", 4, "sudoku-4x4-mplm"), ("fj", 4, "sudoku-4x4-fj"), ("cot", 4, "sudoku-4x4-serial"),
-    ("sc", 4, "sudoku-4x4-serial"), ("pacore", 4, None), ("mplm", 9, None),
+    ("mplm", 4, "sudoku-4x4-mplm"), ("fj", 4, "sudoku-4x4-fj"), ("cot", 4, None),
+    ("pacore", 4, None), ("mplm", 9, None),
 ])
 def test_default_model_matches_task_strategy_and_size(strategy, size, expected):
     found = default_model("sudoku", strategy, SudokuOptions(size=size))
@@ -84,4 +84,4 @@ def test_model_list_names_each_shipped_model_and_what_it_is_the_default_for():
     assert r.returncode == 0
     for name in SHIPPED:
         assert name in r.stdout
-    assert "-t sudoku -T size=4 -s cot/sc" in r.stdout and "smollm2" in r.stdout
+    assert "-t sudoku -T size=4 -s mplm" in r.stdout and "smollm2" in r.stdout
