@@ -15,7 +15,7 @@ import pytest
 
 CLI = [sys.executable, "-m", "mplm_bench.cli"]
 ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-N = 60  # 9×9 MPLM: ~0.1 s a sample, so the run is still going when the signal comes
+N = 300  # 9×9 MPLM: ~0.1 s a sample: the run is still going when the signal comes, even on a loaded machine (60 raced to the end once)
 RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=9", "-n", str(N), "-q",
        "--concurrency", "2"]
 
