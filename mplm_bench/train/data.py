@@ -13,6 +13,7 @@ from typing import Any
 from mplm_bench.models.chat_template import CHATML_TEMPLATE, ChatTemplate
 from mplm_bench.train.tokenizer import EOS
 
+_TEMPLATE = ChatTemplate(CHATML_TEMPLATE)  # the shipped models' template (train/tokenizer.py)
 BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, steady CPU kernels
 
 
@@ -33,11 +34,10 @@ def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, str]]]
 def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
     """(prompt, completion): the prompt exactly as `run` renders it (generation prompt included),
     the completion the reference reply plus the end token the engine stops on."""
-    template = ChatTemplate(CHATML_TEMPLATE)
     *context, reply = chat
     if reply["role"] != "assistant":
         raise ValueError("an export row must end with the assistant's reply")
-    return template.render(context, add_generation_prompt=True), reply["content"] + EOS
+    return _TEMPLATE.render(context, add_generation_prompt=True), reply["content"] + EOS
 
 
 def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int) -> list[Row]:

@@ -3,8 +3,6 @@ scratch, save a folder vLLM loads as is, and write its model card (docs/training
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -13,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mplm_bench.train.loop import ModelShape, Progress, Schedule
+from mplm_bench.train.loop import ModelShape, Schedule, train
 
 
 class TrainOptions(BaseModel):
@@ -47,13 +45,15 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     from transformers import LlamaForCausalLM
 
     from mplm_bench.models.protocol_models import PROBLEMS_FILE
+    from mplm_bench.results.manifest import git_state
     from mplm_bench.train.card import problem_keys, write_card
     from mplm_bench.train.data import chat_texts, encode_rows, read_chats
     from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    started, commit = time.monotonic(), _commit()  # the code as it was when training began
+    git = git_state()  # the code as it was when training began, as run manifests record it
+    started, commit = time.monotonic(), git["sha"] and git["sha"] + ("+dirty" if git["dirty"] else "")
     with tempfile.TemporaryDirectory(prefix="mplm-train-") as tmp:
         data_dir = Path(tmp) / "data"
         export_command = _export(opts, data_dir)
@@ -96,12 +96,6 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     return card
 
 
-def train(model: Any, rows: Any, pad: int, sched: Schedule, log: Callable[[str], None]) -> Progress:
-    from mplm_bench.train.loop import train as loop
-
-    return loop(model, rows, pad, sched, log)
-
-
 def exact_match(model: Any, tok: Any, chats: list[list[dict[str, str]]], eos: int) -> tuple[int, int]:
     """How many held-out steps greedy decoding reproduces character for character."""
     import torch
@@ -132,18 +126,3 @@ def _export(opts: TrainOptions, out: Path) -> str:
     t = " ".join(f"-T {k}={v}" for k, v in opts.task_options.items())
     return (f"mplm-bench export-sft -t {opts.task} -p {opts.protocol} {t} -n {opts.n} --seed {opts.seed} "
             f"--upsample-master {opts.upsample_master} --val-fraction {opts.val_fraction:g} --out DIR")
-
-
-def _commit() -> str | None:
-    """The commit of the code that trained (with `+dirty` if the tree had changes)."""
-    root = Path(__file__).resolve().parents[2]
-    if shutil.which("git") is None or not (root / ".git").exists():
-        return None
-    try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "mplm_bench"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return rev + ("+dirty" if dirty else "")
