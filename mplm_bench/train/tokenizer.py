@@ -16,17 +16,21 @@ from mplm_bench.models.chat_template import CHATML_TEMPLATE
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 EOS, BOS, PAD = "<|im_end|>", "<|im_start|>", "<|endoftext|>"
-# Pieces, longest first. A map entry *with the separator before it* (`{ (r,c): {v}` or
-# `, (r,c): {v}`), a whole worker message `{ From k: v }`, and a grid value with its separator
-# (`[[4`, `, 1`, `], [2`) are one unit each: copying a map or a grid is then the plain one-back
-# induction (find the current token earlier, emit the one after it), and finding a cell's given
-# value is one attention hop. The feasibility run with the cell, `:` and value as three pieces
-# had not learnt either copy after 2,000 steps (docs/training.md §2). Then a lone cell, a brace
-# set, an id list, a number, a tag, a word (each with one leading space), and any other character.
+# Pieces. A cell is the same token, ` (r,c)`, wherever it appears: in a clue map, in a worker's
+# "corresponds to cell (r,c)", in a serial trace's "For cell (r,c)". The value after a map cell is
+# one piece with its colon and the comma that follows (`: {4},`), and a worker message is its
+# sender (`{ From 6:`) then its value (` 3 }`). So a worker finds its cell's value by plain
+# induction (the earlier copy of its own cell token, then the token after it), a set of received
+# values is a set of identical value tokens, and a map copy is cell → value by induction. Two
+# earlier recipes missed this: three pieces per entry (cell, `:`, value) put the value two tokens
+# after its cell, and one piece per entry (`, (0,1): {3}`) made 128 distinct entry tokens that
+# share no token with the worker's cell; neither learnt the worker's lookup (docs/training.md §2).
+# Then grid values with their separator (`[[4`, `, 1`), a brace set, an id list, a number, a tag,
+# a word (each with one leading space), and any other character.
 SPLIT_PATTERN = (
-    r"(?:\{ |, )?\(\d+,\d+\): \{[\d, ]*\}|\{ From \d+: (?:\d+|None) \}|(?:\[\[|\], \[|, )\d+|"
+    r": \{[\d, ]*\},?|\{ From \d+:| (?:\d+|None) \}|(?:\[\[|\], \[|, )\d+|"
     r" ?\(\d+,\d+\)| ?\{[\d, ]*\}| ?\[[\d,]*\]| ?\d+|</?[A-Za-z_]+>?|"
-    r" ?[A-Za-z]+| +|\n|\]\]| ?[^\sA-Za-z\d]"
+    r" ?[A-Za-z]+|\]\]| ?[^\sA-Za-z\d]| +|\n"
 )
 
 
