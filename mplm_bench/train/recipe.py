@@ -101,10 +101,11 @@ def exact_match(model: Any, tok: Any, chats: list[list[dict[str, str]]], eos: in
     import torch
 
     from mplm_bench.train.data import chat_texts
+    from mplm_bench.train.loop import cpu_autocast
 
     model.eval()
     hits = 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), cpu_autocast():
         for chat in chats:
             prompt, reply = chat_texts(chat)
             ids = torch.tensor([tok.encode(prompt, add_special_tokens=False).ids])
