@@ -61,11 +61,13 @@ class Progress:
 
 
 def cpu_autocast() -> Any:
-    """bf16 autocast on a CPU with bf16 kernels (AVX512-BF16, AMX); fp32 elsewhere. On an AVX2-only
-    CPU bf16 is emulated: a training step measured over 15× slower than in fp32."""
+    """bf16 autocast where the CPU has native bf16 (the rule the vllm backend picks its CPU dtype
+    by); fp32 elsewhere. On an AVX2-only CPU emulated bf16 ran a training step over 15× slower."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from mplm_bench.backends.vllm_cpu import cpu_dtype
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_dtype() == "bfloat16")
 
 
 def train(model: Any, rows: Sequence[Row], pad: int, sched: Schedule,
