@@ -12,22 +12,21 @@ The CPU build spawns engine processes: keep the __main__ guard.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import mplm_bench
 from mplm_bench.analysis.stats import wilson
-from mplm_bench.models.protocol_models import CARD_FILE, shipped_model
+from mplm_bench.models.protocol_models import shipped_model
 
-PROTOCOLS = {"mplm": "sudoku-4x4-mplm", "fj": "sudoku-4x4-fj"}  # serial: not trained yet
+PROTOCOLS = {"cot": "sudoku-4x4-serial", "fj": "sudoku-4x4-fj", "mplm": "sudoku-4x4-mplm"}
 
 
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="protocol-models-"))
     rows = []
     for strategy, name in PROTOCOLS.items():
-        card = json.loads((shipped_model(name).path / CARD_FILE).read_text())
+        card = shipped_model(name).card
         kw = dict(task_options={"size": 4}, n=args.n, seed=args.seed, out=out)
         for backend in ("vllm", "scripted"):
             r = mplm_bench.run("sudoku", strategy, backend=backend,
@@ -45,8 +44,9 @@ def main(args: argparse.Namespace) -> None:
                 "peak ctx": round(df["peak_context_tokens"].mean()),
                 "calls": round(df["n_calls"].mean(), 1), "msgs": round(df["n_messages"].mean(), 1),
                 "in training": overlap.get("in_training", "") if backend == "vllm" else "",
-                "budget": f"{card['steps']}×{card['options']['batch_tokens']} tok, "
-                          f"{card['tokens_seen'] / 1e6:.1f}M seen" if backend == "vllm" else "",
+                "budget": f"{card['parameters'] / 1e6:.1f}M params, {card['steps']}×"
+                          f"{card['options']['batch_tokens']} tok, {card['tokens_seen'] / 1e6:.1f}M seen"
+                          if backend == "vllm" else "",
                 "wall s": round(float(df["wall_s"].sum()), 1),
             })
     cols = list(rows[0])

@@ -285,12 +285,10 @@ def model_prepare(
 @model_app.command("list")
 def model_list() -> None:
     """The shipped protocol models: name, what each is the default for, held-out figures, folder."""
-    import json
-
-    from mplm_bench.models.protocol_models import CARD_FILE, shipped_models
+    from mplm_bench.models.protocol_models import shipped_models
 
     for m in shipped_models():
-        card = json.loads((m.path / CARD_FILE).read_text())
+        card = m.card
         opts = " ".join(f"-T {k}={v}" for k, v in m.task_options.items())
         em = card.get("heldout_exact_match") or [0, 0]
         print(f"{m.name}  default for -t {m.task} {opts} -s {'/'.join(m.strategies)} on vllm; "

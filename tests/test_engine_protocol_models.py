@@ -26,8 +26,8 @@ pytestmark = [
 N, SEED = 20, 7  # held-out: evaluation seeds never reach export-sft's (negative) stream
 ENGINE = {"kv_cache_space_gb": 1}
 # accuracy floors: measured (README table) minus a margin
-FLOORS = {"mplm": 0.0, "fj": 0.0}
-MODELS = {"mplm": "sudoku-4x4-mplm", "fj": "sudoku-4x4-fj"}
+FLOORS = {"mplm": 0.0, "fj": 0.0, "cot": 0.0}
+MODELS = {"mplm": "sudoku-4x4-mplm", "fj": "sudoku-4x4-fj", "cot": "sudoku-4x4-serial"}
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,9 @@ def test_mplm_workers_message_their_peers_on_the_engine(results):
     sends = workers["directives"].astype(str).str.contains("send")
     assert sends.sum() >= N * 8  # each sample: at least half its workers send
     assert (calls["cached_prompt_tokens"] > 0).any()  # resumed workers hit the prefix cache
+
+
+def test_the_serial_model_solves_in_one_thread_that_never_spawns(results):
+    df = results["cot"][0].samples()
+    assert (df["n_threads"] == 1).all() and (df["n_messages"] == 0).all()
+    assert (df["status"] == "ok").mean() >= 0.9  # it ends its trace with an answer, within the window

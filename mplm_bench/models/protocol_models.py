@@ -29,6 +29,7 @@ class ShippedModel:
     task: str
     protocol: str
     task_options: dict[str, Any]
+    card: dict[str, Any]  # card.json as training wrote it (train/card.py)
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -40,7 +41,7 @@ def shipped_models() -> tuple[ShippedModel, ...]:
     out = []
     for card in sorted(SHIPPED_DIR.glob(f"*/{CARD_FILE}")):
         c = json.loads(card.read_text())
-        out.append(ShippedModel(card.parent.name, card.parent, c["task"], c["protocol"], c["task_options"]))
+        out.append(ShippedModel(card.parent.name, card.parent, c["task"], c["protocol"], c["task_options"], c))
     return tuple(out)
 
 
