@@ -24,13 +24,14 @@ CHAT = [
 ]
 
 
-def test_tokenizer_gives_map_entries_and_cells_one_token_and_round_trips():
+def test_tokenizer_gives_cells_and_map_values_one_token_and_round_trips():
     tok = build_tokenizer([a + b for a, b in [chat_texts(CHAT)] * 50], 400)
     text = "".join(chat_texts(CHAT))
     enc = tok.encode(text, add_special_tokens=False)
     assert tok.decode(enc.ids, skip_special_tokens=False) == text
-    # a map entry with its separator, and a lone cell: one piece each (induction-friendly copies)
-    assert {"{Ġ(0,0):Ġ{4}", ",Ġ(0,2):Ġ{2}", "Ġ(0,1)"} <= set(enc.tokens)
+    # a cell is one token in the map and in the worker's text; a map value with its colon and
+    # comma is the next one (a lookup is plain induction: docs/training.md §2)
+    assert {"Ġ(0,0)", ":Ġ{4},", "Ġ(0,2)", "Ġ(0,1)"} <= set(enc.tokens)
     msg = tok.encode("<send [0]>{ From 6: None }</send>", add_special_tokens=False)
     assert tok.decode(msg.ids) == "<send [0]>{ From 6: None }</send>"
     assert enc.tokens[-1] == EOS
