@@ -214,15 +214,16 @@ def test_cached_tokens_and_concurrency(client: Any) -> None:
 
 @pytest.mark.engine
 @needs_engine
-def test_abort_closes_the_stream_and_the_server_stops(client: Any, server: str) -> None:
+def test_abort_closes_the_stream_and_the_server_stops(server: str) -> None:
+    """The server is made to generate LONG tokens whatever the model writes (replay: `min_tokens`,
+    `ignore_eos`), so no CPU, dtype or greedy path can end the stream before the abort (a story
+    prompt once ended by itself on a bf16 machine)."""
     import httpx
 
-    # long enough that a loaded 2-core machine cannot finish it before the abort (2,000 once did);
-    # greedy SmolLM2 loops on this story without an end token
+    from mplm_bench.backends.openai import build_openai
+
     LONG = 4000  # noqa: N806
-
-    backend, loop = client
-
+    backend = build_openai(lambda prompt: " word" * LONG, {"base_url": server, "replay": "scripted"})
     metrics_url = server.removesuffix("/v1") + "/metrics"
 
     def generated() -> float:
@@ -240,7 +241,12 @@ def test_abort_closes_the_stream_and_the_server_stops(client: Any, server: str) 
         await backend.abort("long")
         return await asyncio.wait_for(task, timeout=60)  # a hang guard, not a timing assertion
 
-    c = loop.run_until_complete(go())
+    loop = asyncio.new_event_loop()
+    try:
+        c = loop.run_until_complete(go())
+    finally:
+        loop.run_until_complete(backend.aclose())
+        loop.close()
     assert c.finish_reason == "abort" and 0 < c.completion_tokens < LONG and c.text
     # the server notices the closed connection and aborts the request: nothing keeps running
     deadline = time.monotonic() + 30

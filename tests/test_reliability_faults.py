@@ -196,8 +196,8 @@ def test_bad_fault_specs_are_one_line(spec, needle):
 @pytest.mark.engine
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs the engine: make setup")
 def test_faults_around_the_real_vllm_backend(tmp_path):
-    """One engine start: CoT 4x4 samples (one call each) with faults injected around the real
-    vllm backend, then a real generation cut by the call timeout and aborted in the engine.
+    """One engine start: CoT 4x4 samples of the embedded model (one call each; the shipped serial
+    model, cot's default at 4x4, makes several) with faults injected around the real vllm backend, then a real generation cut by the call timeout and aborted in the engine.
 
     No call timeout in the first part: how long a real call takes depends on the machine's load,
     and hangs are covered above; the second part times out a generation of 1500 tokens."""
@@ -208,12 +208,12 @@ def test_faults_around_the_real_vllm_backend(tmp_path):
     def config(seed: int) -> RunConfig:
         faults = f"error=0.2,transient=0.2,garbage=0.2,bad_utf8=0.15,seed={seed}"
         return RunConfig(task="sudoku", strategy="cot", task_options={"size": 4}, n=n, backend="vllm",
-                         backend_options=opts | {"faults": faults}, out=tmp_path)
+                         model="smollm2", backend_options=opts | {"faults": faults}, out=tmp_path)
 
     def kinds(seed: int) -> dict[str, Any]:
-        cfg = config(seed)
-        fp = parse_faults(cfg.backend_options["faults"])
-        return {inst.id: fp.kind_for(f"{cfg.config_hash()}/{inst.id}/0/0") for inst in plan(cfg).instances}
+        p = plan(config(seed))  # the planned config: its hash is the one the fault keys use
+        fp = parse_faults(p.cfg.backend_options["faults"])
+        return {inst.id: fp.kind_for(f"{p.cfg.config_hash()}/{inst.id}/0/0") for inst in p.instances}
 
     # the first fault seed whose samples meet every kind, and some without a fault
     seed = next(k for k in range(500)
