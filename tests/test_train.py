@@ -94,3 +94,20 @@ def test_training_problems_are_keyed_like_run_instances():
     a, b = task.instance_at(0, training_seed(0)), task.instance_at(0, 0)
     assert problem_key(a.data) == problem_key(task.instance_at(0, -1).data)
     assert problem_key(a.data) != problem_key(b.data)
+
+
+def test_position_heads_look_their_offset_back_from_the_first_step():
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from mplm_bench.train.loop import ModelShape
+    from mplm_bench.train.position_heads import attention_to_offset, seed_position_heads
+
+    torch.manual_seed(0)
+    config = ModelShape(hidden=64, layers=2, heads=2, intermediate=128, max_len=512).config(128, 1, 1, 0)
+    config._attn_implementation = "eager"  # attention weights are returned by the eager path only
+    model = LlamaForCausalLM(config)
+    seed_position_heads(model, (1, 2))
+    ids = torch.randint(3, 128, (1, 512))
+    assert attention_to_offset(model, ids, head=0, delta=1) > 0.99
+    assert attention_to_offset(model, ids, head=1, delta=2) > 0.99

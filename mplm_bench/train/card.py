@@ -32,7 +32,9 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
     o = card["options"]
     t = " ".join(f"-T {k}={v}" for k, v in card["task_options"].items())
     command = (f"mplm-bench train -t {card['task']} -p {card['protocol']} {t} -n {o['n']} "
-               f"--steps {o['steps']} --batch-tokens {o['batch_tokens']} --seed {o['seed']} --out DIR")
+               f"--steps {o['steps']} --batch-tokens {o['batch_tokens']} --seed {o['seed']} "
+               f"--upsample-master {o['upsample_master']} --hidden {o['hidden']} --layers {o['layers']} "
+               f"--lr {o['lr']:g}{_position_flag(o)} --out DIR")
     em = card["heldout_exact_match"]
     lines = [
         f"# {folder.name}: a {card['protocol']} protocol model for {card['task']} {t}".rstrip(),
@@ -47,7 +49,8 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         f"| training problems | {card['training_problems']:,} (seed stream −1−{o['seed']}; listed by content key in `{PROBLEMS_FILE}`) |",
         f"| training rows | {card['training_rows']:,} (master steps ×{o['upsample_master']}) |",
         f"| model | LlamaForCausalLM, hidden {o['hidden']}, {o['layers']} layers, {o['heads']} heads, "
-        f"MLP {o['intermediate']}, tied embeddings, {card['parameters'] / 1e6:.2f}M parameters, bf16 weights |",
+        f"MLP {o['intermediate']}, tied embeddings, {card['parameters'] / 1e6:.2f}M parameters, bf16 weights"
+        f"{_position_note(o)} |",
         f"| tokenizer | byte-level BPE, {o['vocab_size']} pieces, built on the training rows (docs/training.md §2) |",
         f"| optimizer | AdamW, lr {o['lr']:g}, {o['warmup']} warmup steps, cosine to 10%, loss on assistant tokens only |",
         f"| steps | {card['steps']:,} × {o['batch_tokens']:,} padded tokens ({card['epochs']:g} epochs) |",
@@ -61,3 +64,12 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         card["export_card"].replace("\n# ", "\n### "),
     ]
     (folder / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _position_flag(o: dict[str, Any]) -> str:
+    return f" --position-heads {o['position_heads']}" if o.get("position_heads") else ""
+
+
+def _position_note(o: dict[str, Any]) -> str:
+    k = o.get("position_heads") or 0
+    return f"; {k} layer-0 heads initialised to look 1–{k} tokens back (docs/training.md §4)" if k else ""

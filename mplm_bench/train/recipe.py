@@ -34,6 +34,7 @@ class TrainOptions(BaseModel):
     batch_tokens: int = 8192
     lr: float = 2e-3
     warmup: int = 100
+    position_heads: int = Field(0, ge=0)  # layer-0 heads seeded to look 1..k tokens back
     threads: int | None = None  # torch CPU threads (None: torch's default)
     eval_rows: int = 100  # held-out steps decoded greedily for the card's exact-match figure
     out: Path
@@ -71,6 +72,10 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     torch.manual_seed(opts.seed)
     config = shape.config(tok.get_vocab_size(), bos=ids[EOS], eos=ids[EOS], pad=ids[PAD])
     model = LlamaForCausalLM(config)
+    if opts.position_heads:
+        from mplm_bench.train.position_heads import seed_position_heads
+
+        seed_position_heads(model, tuple(range(1, opts.position_heads + 1)))
     params = sum(p.numel() for p in model.parameters())
     log(f"LlamaForCausalLM {params / 1e6:.2f}M parameters; {opts.steps} steps of {opts.batch_tokens} tokens")
     sched = Schedule(opts.steps, opts.batch_tokens, opts.lr, opts.warmup, seed=opts.seed)
