@@ -239,7 +239,7 @@ def train(
     hidden: Annotated[int, typer.Option(help="Hidden size.", rich_help_panel=_TRAIN)] = 256,
     layers: Annotated[int, typer.Option(help="Transformer layers.", rich_help_panel=_TRAIN)] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=_TRAIN)] = 2e-3,
-    position_heads: Annotated[int, typer.Option(help="Layer-0 heads set to look 1, 2, … tokens back at initialisation (docs/training.md §4).", rich_help_panel=_TRAIN)] = 0,
+    position_heads: Annotated[int, typer.Option(help="Layer-0 heads set to look 1, 2, … tokens back at initialisation (docs/training.md §2).", rich_help_panel=_TRAIN)] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).", rich_help_panel=_TRAIN)] = None,
     eval_rows: Annotated[int, typer.Option(help="Held-out steps decoded for the card's exact-match figure.", rich_help_panel=_TRAIN)] = 100,
 ) -> int:

@@ -72,4 +72,4 @@ def _position_flag(o: dict[str, Any]) -> str:
 
 def _position_note(o: dict[str, Any]) -> str:
     k = o.get("position_heads") or 0
-    return f"; {k} layer-0 heads initialised to look 1–{k} tokens back (docs/training.md §4)" if k else ""
+    return f"; {k} layer-0 heads initialised to look 1–{k} tokens back (docs/training.md §2)" if k else ""

@@ -1,5 +1,5 @@
 """Position heads: layer-0 attention heads set at initialisation to look a fixed number of
-tokens back (docs/training.md §4).
+tokens back (docs/training.md §2).
 
 Every copy and lookup the protocols need is induction: find an earlier occurrence of what is
 here, read what followed it. An induction head composes with a previous-token head, and from
