@@ -72,7 +72,8 @@ def test_export_draws_from_its_own_seed_stream(tmp_path: Path):
 def test_train_writes_a_model_folder_vllm_reads_and_its_card(tmp_path: Path):
     out = tmp_path / "m"
     r = invoke_cli("train", "-t", "sudoku", "-p", "mplm", "-T", "size=4", "-n", "20", "--steps", "3",
-                   "--batch-tokens", "2048", "--hidden", "64", "--layers", "1", "--out", out)
+                   "--batch-tokens", "2048", "--hidden", "64", "--layers", "1", "--first-calls", "2",
+                   "--out", out)
     assert r.returncode == 0, r.stderr
     for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
               "README.md", "card.json", "training_problems.txt"):
@@ -82,9 +83,22 @@ def test_train_writes_a_model_folder_vllm_reads_and_its_card(tmp_path: Path):
     card = json.loads((out / "card.json").read_text())
     assert card["steps"] == 3 and card["tokens_seen"] > 0 and card["final_loss"] > 0
     assert card["task_options"] == {"size": 4} and card["protocol"] == "mplm"
+    assert "--first-calls 2 --out DIR" in (out / "README.md").read_text()  # the card's command
     # the listed problems are the export's train split, keyed by content
     keys = set((out / "training_problems.txt").read_text().split())
     assert 0 < len(keys) == card["training_problems"] <= 20
+
+
+def test_a_first_calls_phase_draws_first_calls_only_then_all():
+    from mplm_bench.train.data import Row
+    from mplm_bench.train.loop import Schedule, phases
+
+    rows = [Row([1, 2], 1, first_call=i % 3 == 0) for i in range(9)]
+    (first, until), (rest, end) = phases(rows, Schedule(steps=10, first_calls=4))
+    assert until == 4 and end == 10 and rest == rows
+    assert first and all(r.first_call for r in first) and len(first) == 3
+    assert phases(rows, Schedule(steps=10)) == [(rows, 10)]
+    assert phases(rows, Schedule(steps=3, first_calls=5))[0][1] == 3  # never past the last step
 
 
 def test_training_problems_are_keyed_like_run_instances():

@@ -52,7 +52,8 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         f"MLP {o['intermediate']}, tied embeddings, {card['parameters'] / 1e6:.2f}M parameters, bf16 weights"
         f"{_position_note(o)} |",
         f"| tokenizer | byte-level BPE, {o['vocab_size']} pieces, built on the training rows (docs/training.md §2) |",
-        f"| optimizer | AdamW, lr {o['lr']:g}, {o['warmup']} warmup steps, cosine to 10%, loss on assistant tokens only |",
+        f"| optimizer | AdamW, lr {o['lr']:g}, {o['warmup']} warmup steps, cosine to 10%, loss on assistant tokens only"
+        f"{_phase_note(o)} |",
         f"| steps | {card['steps']:,} × {o['batch_tokens']:,} padded tokens ({card['epochs']:g} epochs) |",
         f"| tokens seen | {card['tokens_seen']:,} ({card['supervised_tokens_seen']:,} supervised) |",
         f"| final loss | {card['final_loss']} (mean over the last 50 steps) |",
@@ -67,9 +68,16 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
 
 
 def _position_flag(o: dict[str, Any]) -> str:
-    return f" --position-heads {o['position_heads']}" if o.get("position_heads") else ""
+    """The opt-in recipe flags, as the command line spells them (absent when off)."""
+    flags = {"position_heads": "--position-heads", "first_calls": "--first-calls"}
+    return "".join(f" {flag} {o[k]}" for k, flag in flags.items() if o.get(k))
 
 
 def _position_note(o: dict[str, Any]) -> str:
     k = o.get("position_heads") or 0
     return f"; {k} layer-0 heads initialised to look 1–{k} tokens back (docs/training.md §2)" if k else ""
+
+
+def _phase_note(o: dict[str, Any]) -> str:
+    k = o.get("first_calls") or 0
+    return f"; the first {k:,} steps on threads' first calls only (docs/training.md §2)" if k else ""

@@ -21,6 +21,7 @@ BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, st
 class Row:
     ids: list[int]
     n_prompt: int  # the first n_prompt ids are context: no loss there
+    first_call: bool = True  # a thread's first call: the rows a first-calls phase trains on
 
 
 def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, str]]]:
@@ -29,6 +30,13 @@ def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, str]]]
 
     table = pq.read_table(folder / f"{split}.parquet", columns=["messages"])
     return [list(m) for m in table.column("messages").to_pylist()]
+
+
+def read_first_calls(folder: Path, split: str = "train") -> list[bool]:
+    """Row for row with read_chats: whether the row is a thread's first call (its `step` is 0)."""
+    import pyarrow.parquet as pq
+
+    return [s == 0 for s in pq.read_table(folder / f"{split}.parquet", columns=["step"]).column("step").to_pylist()]
 
 
 def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
@@ -40,13 +48,16 @@ def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
     return _TEMPLATE.render(context, add_generation_prompt=True), reply["content"] + EOS
 
 
-def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int) -> list[Row]:
+def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int,
+                first_calls: Sequence[bool] | None = None) -> list[Row]:
     """Prompt and completion tokenized apart, so the split is exactly where generation starts
     (the engine tokenizes the rendered prompt alone). Rows longer than max_len are dropped."""
     pairs = [chat_texts(c) for c in chats]
     prompts = tok.encode_batch([p for p, _ in pairs], add_special_tokens=False)
     replies = tok.encode_batch([r for _, r in pairs], add_special_tokens=False)
-    rows = [Row(p.ids + r.ids, len(p.ids)) for p, r in zip(prompts, replies, strict=True)]
+    first_calls = first_calls or [True] * len(pairs)
+    rows = [Row(p.ids + r.ids, len(p.ids), first)
+            for p, r, first in zip(prompts, replies, first_calls, strict=True)]
     return [r for r in rows if len(r.ids) <= max_len]
 
 

@@ -42,6 +42,11 @@ class Schedule:
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.05
     seed: int = 0
+    # The first `first_calls` steps draw each thread's first call only: the master's spawn copies
+    # the problem into its workers' prompts and each worker looks its cell up in it. Those are
+    # induction skills; spawn rows alone learnt the copy in 300 steps, while the ~9% of a mixed
+    # batch they are had not taught it in 1,300 (docs/training.md §2).
+    first_calls: int = 0
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup:
@@ -82,37 +87,47 @@ def train(model: Any, rows: Sequence[Row], pad: int, sched: Schedule,
                              {"params": rest, "weight_decay": 0.0}],
                             lr=sched.lr, betas=(0.9, 0.95), eps=1e-8)
     model.train()
-    prog, t0, window, epoch, total_rows = Progress(), time.monotonic(), [], 0, len(rows)
+    prog, t0, window = Progress(), time.monotonic(), []
     seen_rows = 0
-    while prog.step < sched.steps:
-        for batch in batches(rows, sched.batch_tokens, sched.seed, epoch):
-            if prog.step >= sched.steps:
-                break
-            ids, labels, mask = _tensors(batch, pad)
-            for g in opt.param_groups:
-                g["lr"] = sched.lr_at(prog.step)
-            with cpu_autocast():
-                out = model(input_ids=ids, attention_mask=mask, labels=labels)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            prog.step += 1
-            seen_rows += len(batch)
-            prog.tokens += int(mask.sum())
-            prog.supervised += int((labels != -100).sum())
-            window.append(out.loss.item())
-            if prog.step % log_every == 0 or prog.step == sched.steps:
-                mean = sum(window) / len(window)
-                prog.losses.append((prog.step, round(mean, 5)))
-                window = []
-                el = time.monotonic() - t0
-                log(f"step {prog.step}/{sched.steps}  loss {mean:.4f}  lr {sched.lr_at(prog.step):.2e}  "
-                    f"{prog.tokens / el:,.0f} tok/s  {el / 60:.1f} min")
-        epoch += 1
+    for pool, until in phases(rows, sched):
+        epoch = 0
+        while prog.step < until:
+            for batch in batches(pool, sched.batch_tokens, sched.seed, epoch):
+                if prog.step >= until:
+                    break
+                ids, labels, mask = _tensors(batch, pad)
+                for g in opt.param_groups:
+                    g["lr"] = sched.lr_at(prog.step)
+                with cpu_autocast():
+                    out = model(input_ids=ids, attention_mask=mask, labels=labels)
+                out.loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                prog.step += 1
+                seen_rows += len(batch)
+                prog.tokens += int(mask.sum())
+                prog.supervised += int((labels != -100).sum())
+                window.append(out.loss.item())
+                if prog.step % log_every == 0 or prog.step == sched.steps:
+                    mean = sum(window) / len(window)
+                    prog.losses.append((prog.step, round(mean, 5)))
+                    window = []
+                    el = time.monotonic() - t0
+                    log(f"step {prog.step}/{sched.steps}  loss {mean:.4f}  lr {sched.lr_at(prog.step):.2e}  "
+                        f"{prog.tokens / el:,.0f} tok/s  {el / 60:.1f} min")
+            epoch += 1
+    total_rows = len(rows)
     prog.epochs = round(seen_rows / max(1, total_rows), 3)
     prog.seconds = round(time.monotonic() - t0, 1)
     return prog
+
+
+def phases(rows: Sequence[Row], sched: Schedule) -> list[tuple[Sequence[Row], int]]:
+    """(rows to draw from, the step the phase ends before): first calls first if asked, then all."""
+    firsts = [r for r in rows if r.first_call]
+    until = min(sched.first_calls, sched.steps)
+    return ([(firsts, until)] if until and firsts else []) + [(rows, sched.steps)]
 
 
 def _tensors(batch: Sequence[Row], pad: int) -> tuple[Any, Any, Any]:

@@ -35,6 +35,7 @@ class TrainOptions(BaseModel):
     lr: float = 2e-3
     warmup: int = 100
     position_heads: int = Field(0, ge=0)  # layer-0 heads seeded to look 1..k tokens back
+    first_calls: int = Field(0, ge=0)  # the first steps train on threads' first calls only
     threads: int | None = None  # torch CPU threads (None: torch's default)
     eval_rows: int = 100  # held-out steps decoded greedily for the card's exact-match figure
     out: Path
@@ -48,7 +49,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     from mplm_bench.models.protocol_models import PROBLEMS_FILE
     from mplm_bench.results.manifest import git_state
     from mplm_bench.train.card import problem_keys, write_card
-    from mplm_bench.train.data import chat_texts, encode_rows, read_chats
+    from mplm_bench.train.data import chat_texts, encode_rows, read_chats, read_first_calls
     from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
 
     if opts.threads:
@@ -60,10 +61,11 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
         export_command = _export(opts, data_dir)
         log(f"exported {data_dir} ({time.monotonic() - started:.0f} s)")
         train_chats, val_chats = read_chats(data_dir, "train"), read_chats(data_dir, "validation")
+        first_calls = read_first_calls(data_dir, "train")
         export_card = (data_dir / "README.md").read_text()
         keys = problem_keys(data_dir, opts)
     tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size)
-    rows = encode_rows(tok, train_chats, opts.max_len)
+    rows = encode_rows(tok, train_chats, opts.max_len, first_calls)
     dropped = len(train_chats) - len(rows)
     log(f"{len(rows):,} training rows ({dropped} longer than {opts.max_len} dropped), "
         f"vocabulary {tok.get_vocab_size()}")
@@ -78,7 +80,8 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
         seed_position_heads(model, tuple(range(1, opts.position_heads + 1)))
     params = sum(p.numel() for p in model.parameters())
     log(f"LlamaForCausalLM {params / 1e6:.2f}M parameters; {opts.steps} steps of {opts.batch_tokens} tokens")
-    sched = Schedule(opts.steps, opts.batch_tokens, opts.lr, opts.warmup, seed=opts.seed)
+    sched = Schedule(opts.steps, opts.batch_tokens, opts.lr, opts.warmup, seed=opts.seed,
+                     first_calls=opts.first_calls)
     prog = train(model, rows, ids[PAD], sched, log)
     heldout = exact_match(model, tok, val_chats[: opts.eval_rows], ids[EOS])
     log(f"held-out steps reproduced exactly: {heldout[0]}/{heldout[1]}")
