@@ -34,7 +34,7 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
     command = (f"mplm-bench train -t {card['task']} -p {card['protocol']} {t} -n {o['n']} "
                f"--steps {o['steps']} --batch-tokens {o['batch_tokens']} --seed {o['seed']} "
                f"--upsample-master {o['upsample_master']} --hidden {o['hidden']} --layers {o['layers']} "
-               f"--lr {o['lr']:g}{_position_flag(o)} --out DIR")
+               f"--lr {o['lr']:g}{_recipe_flags(o)} --out DIR")
     em = card["heldout_exact_match"]
     lines = [
         f"# {folder.name}: a {card['protocol']} protocol model for {card['task']} {t}".rstrip(),
@@ -67,7 +67,7 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
     (folder / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def _position_flag(o: dict[str, Any]) -> str:
+def _recipe_flags(o: dict[str, Any]) -> str:
     """The opt-in recipe flags, as the command line spells them (absent when off)."""
     flags = {"position_heads": "--position-heads", "first_calls": "--first-calls"}
     return "".join(f" {flag} {o[k]}" for k, flag in flags.items() if o.get(k))

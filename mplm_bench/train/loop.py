@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,36 +89,29 @@ def train(model: Any, rows: Sequence[Row], pad: int, sched: Schedule,
     model.train()
     prog, t0, window = Progress(), time.monotonic(), []
     seen_rows = 0
-    for pool, until in phases(rows, sched):
-        epoch = 0
-        while prog.step < until:
-            for batch in batches(pool, sched.batch_tokens, sched.seed, epoch):
-                if prog.step >= until:
-                    break
-                ids, labels, mask = _tensors(batch, pad)
-                for g in opt.param_groups:
-                    g["lr"] = sched.lr_at(prog.step)
-                with cpu_autocast():
-                    out = model(input_ids=ids, attention_mask=mask, labels=labels)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                prog.step += 1
-                seen_rows += len(batch)
-                prog.tokens += int(mask.sum())
-                prog.supervised += int((labels != -100).sum())
-                window.append(out.loss.item())
-                if prog.step % log_every == 0 or prog.step == sched.steps:
-                    mean = sum(window) / len(window)
-                    prog.losses.append((prog.step, round(mean, 5)))
-                    window = []
-                    el = time.monotonic() - t0
-                    log(f"step {prog.step}/{sched.steps}  loss {mean:.4f}  lr {sched.lr_at(prog.step):.2e}  "
-                        f"{prog.tokens / el:,.0f} tok/s  {el / 60:.1f} min")
-            epoch += 1
-    total_rows = len(rows)
-    prog.epochs = round(seen_rows / max(1, total_rows), 3)
+    for batch in phase_batches(rows, sched):
+        ids, labels, mask = _tensors(batch, pad)
+        for g in opt.param_groups:
+            g["lr"] = sched.lr_at(prog.step)
+        with cpu_autocast():
+            out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        prog.step += 1
+        seen_rows += len(batch)
+        prog.tokens += int(mask.sum())
+        prog.supervised += int((labels != -100).sum())
+        window.append(out.loss.item())
+        if prog.step % log_every == 0 or prog.step == sched.steps:
+            mean = sum(window) / len(window)
+            prog.losses.append((prog.step, round(mean, 5)))
+            window = []
+            el = time.monotonic() - t0
+            log(f"step {prog.step}/{sched.steps}  loss {mean:.4f}  lr {sched.lr_at(prog.step):.2e}  "
+                f"{prog.tokens / el:,.0f} tok/s  {el / 60:.1f} min")
+    prog.epochs = round(seen_rows / max(1, len(rows)), 3)
     prog.seconds = round(time.monotonic() - t0, 1)
     return prog
 
@@ -128,6 +121,20 @@ def phases(rows: Sequence[Row], sched: Schedule) -> list[tuple[Sequence[Row], in
     firsts = [r for r in rows if r.first_call]
     until = min(sched.first_calls, sched.steps)
     return ([(firsts, until)] if until and firsts else []) + [(rows, sched.steps)]
+
+
+def phase_batches(rows: Sequence[Row], sched: Schedule) -> Iterator[list[Row]]:
+    """One batch per optimizer step, sched.steps in all: each phase's rows, epoch after epoch."""
+    step = 0
+    for pool, until in phases(rows, sched):
+        epoch = 0
+        while step < until:
+            for batch in batches(pool, sched.batch_tokens, sched.seed, epoch):
+                if step >= until:
+                    break
+                yield batch
+                step += 1
+            epoch += 1
 
 
 def _tensors(batch: Sequence[Row], pad: int) -> tuple[Any, Any, Any]:
