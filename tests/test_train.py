@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mplm_bench.data_key import problem_key
@@ -46,7 +47,7 @@ def test_loss_falls_on_the_reply_and_its_end_token_only():
     (row,) = encode_rows(tok, [CHAT], max_len=512)
     prompt, reply = chat_texts(CHAT)
     assert prompt.endswith("<|im_start|>assistant\n") and reply.endswith(EOS)
-    assert row.ids[: row.n_prompt] == tok.encode(prompt, add_special_tokens=False).ids
+    assert list(row.ids[: row.n_prompt]) == tok.encode(prompt, add_special_tokens=False).ids
     ids, labels, mask = _tensors([row], pad=0)
     assert ids.shape[1] == padded_len(len(row.ids))
     supervised = [int(t) for t in labels[0] if t != -100]
@@ -93,7 +94,7 @@ def test_a_first_calls_phase_draws_first_calls_only_then_all():
     from mplm_bench.train.data import Row
     from mplm_bench.train.loop import Schedule, phases
 
-    rows = [Row([1, 2], 1, first_call=i % 3 == 0) for i in range(9)]
+    rows = [Row(np.array([1, 2]), 1, first_call=i % 3 == 0) for i in range(9)]
     (first, until), (rest, end) = phases(rows, Schedule(steps=10, first_calls=4))
     assert until == 4 and end == 10 and rest == rows
     assert first and all(r.first_call for r in first) and len(first) == 3

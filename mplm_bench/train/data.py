@@ -17,9 +17,9 @@ _TEMPLATE = ChatTemplate(CHATML_TEMPLATE)  # the shipped models' template (train
 BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, steady CPU kernels
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # rows are compared by identity; ids is an array
 class Row:
-    ids: list[int]
+    ids: Any  # int32 numpy array: a Python list of ints costs ~9x the memory (OOM on SAT exports)
     n_prompt: int  # the first n_prompt ids are context: no loss there
     first_call: bool = True  # a thread's first call: the rows a first-calls phase trains on
 
@@ -49,16 +49,25 @@ def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
 
 
 def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int,
-                first_calls: Sequence[bool] | None = None) -> list[Row]:
+                first_calls: Sequence[bool] | None = None, chunk: int = 2048) -> list[Row]:
     """Prompt and completion tokenized apart, so the split is exactly where generation starts
-    (the engine tokenizes the rendered prompt alone). Rows longer than max_len are dropped."""
-    pairs = [chat_texts(c) for c in chats]
-    prompts = tok.encode_batch([p for p, _ in pairs], add_special_tokens=False)
-    replies = tok.encode_batch([r for _, r in pairs], add_special_tokens=False)
-    first_calls = first_calls or [True] * len(pairs)
-    rows = [Row(p.ids + r.ids, len(p.ids), first)
-            for p, r, first in zip(prompts, replies, first_calls, strict=True)]
-    return [r for r in rows if len(r.ids) <= max_len]
+    (the engine tokenizes the rendered prompt alone). Rows longer than max_len are dropped.
+    Encoded a chunk at a time: a tokenizer's Encoding objects hold offsets and token strings too,
+    which for a whole export ran to over 12 GB."""
+    import numpy as np
+
+    first_calls = first_calls or [True] * len(chats)
+    if len(first_calls) != len(chats):
+        raise ValueError(f"{len(first_calls)} first-call flags for {len(chats)} chats")
+    rows: list[Row] = []
+    for start in range(0, len(chats), chunk):
+        pairs = [chat_texts(c) for c in chats[start : start + chunk]]
+        prompts = tok.encode_batch([p for p, _ in pairs], add_special_tokens=False)
+        replies = tok.encode_batch([r for _, r in pairs], add_special_tokens=False)
+        for p, r, first in zip(prompts, replies, first_calls[start : start + chunk], strict=True):
+            if len(p.ids) + len(r.ids) <= max_len:
+                rows.append(Row(np.asarray(p.ids + r.ids, dtype=np.int32), len(p.ids), first))
+    return rows
 
 
 def batches(rows: Sequence[Row], batch_tokens: int, seed: int, epoch: int) -> Iterator[list[Row]]:

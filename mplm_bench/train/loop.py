@@ -146,7 +146,7 @@ def _tensors(batch: Sequence[Row], pad: int) -> tuple[Any, Any, Any]:
     mask = torch.zeros((len(batch), length), dtype=torch.long)
     for i, r in enumerate(batch):
         n = len(r.ids)
-        ids[i, :n] = torch.tensor(r.ids)
+        ids[i, :n] = torch.from_numpy(r.ids)
         labels[i, r.n_prompt : n] = ids[i, r.n_prompt : n]  # the model shifts labels itself
         mask[i, :n] = 1
     return ids, labels, mask
