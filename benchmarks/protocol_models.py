@@ -19,7 +19,7 @@ from typing import Any
 
 import mplm_bench
 from mplm_bench.analysis.stats import wilson
-from mplm_bench.models.protocol_models import ShippedModel, shipped_models
+from mplm_bench.models.protocol_models import ShippedModel, shipped_models, task_flags
 
 
 def measure(model: ShippedModel, backend: str, n: int, seed: int, out: Path) -> dict[str, Any]:
@@ -33,9 +33,8 @@ def measure(model: ShippedModel, backend: str, n: int, seed: int, out: Path) -> 
     lo, hi = wilson(k, total)
     overlap = (r.manifest.model_extra or {}).get("training_overlap") or {}
     card, engine = model.card, backend == "vllm"
-    size = " ".join(f"{k}={v}" for k, v in model.task_options.items())
     return {
-        "task": f"{model.task} {size}", "protocol": strategy,
+        "task": f"{model.task} {task_flags(model.task_options)}", "protocol": strategy,
         "model": model.name if engine else "reference (scripted)",
         "accuracy": f"{k / total:.0%} [{lo:.0%}, {hi:.0%}]",
         "statuses": " ".join(f"{s}:{c}" for s, c in df["status"].value_counts().items()),

@@ -288,11 +288,11 @@ def model_prepare(
 @model_app.command("list")
 def model_list() -> None:
     """The shipped protocol models: name, what each is the default for, held-out figures, folder."""
-    from mplm_bench.models.protocol_models import shipped_models
+    from mplm_bench.models.protocol_models import shipped_models, task_flags
 
     for m in shipped_models():
         card = m.card
-        opts = " ".join(f"-T {k}={v}" for k, v in m.task_options.items())
+        opts = task_flags(m.task_options)
         em = card.get("heldout_exact_match") or [0, 0]
         print(f"{m.name}  default for -t {m.task} {opts} -s {'/'.join(m.strategies)} on vllm; "
               f"{card['parameters'] / 1e6:.1f}M params, {card['steps']} steps, loss {card['final_loss']}, "

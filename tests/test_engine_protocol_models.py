@@ -92,4 +92,3 @@ def test_the_serial_model_solves_in_one_thread_that_never_spawns(results):
     df = results["sudoku", "cot"][0].samples()
     assert (df["n_threads"] == 1).all() and (df["n_messages"] == 0).all()
     assert (df["status"] == "ok").mean() >= 0.9  # it ends its trace with an answer, within the window
-

@@ -45,6 +45,11 @@ def shipped_models() -> tuple[ShippedModel, ...]:
     return tuple(out)
 
 
+def task_flags(task_options: dict[str, Any]) -> str:
+    """Task options as the CLI spells them (`-T size=4`): for model cards, commands and listings."""
+    return " ".join(f"-T {k}={v}" for k, v in task_options.items())
+
+
 def shipped_model(name: str) -> ShippedModel | None:
     return next((m for m in shipped_models() if m.name == name.strip().lower()), None)
 

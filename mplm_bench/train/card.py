@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mplm_bench.models.protocol_models import CARD_FILE, PROBLEMS_FILE
+from mplm_bench.models.protocol_models import CARD_FILE, PROBLEMS_FILE, task_flags
 
 
 def problem_keys(export_dir: Path, opts: Any) -> set[str]:
@@ -30,7 +30,7 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
     (folder / CARD_FILE).write_text(json.dumps({k: v for k, v in card.items() if k != "export_card"},
                                                indent=2) + "\n")
     o = card["options"]
-    t = " ".join(f"-T {k}={v}" for k, v in card["task_options"].items())
+    t = task_flags(card["task_options"])
     command = (f"mplm-bench train -t {card['task']} -p {card['protocol']} {t} -n {o['n']} "
                f"--steps {o['steps']} --batch-tokens {o['batch_tokens']} --seed {o['seed']} "
                f"--upsample-master {o['upsample_master']} --hidden {o['hidden']} --layers {o['layers']} "

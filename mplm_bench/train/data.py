@@ -8,10 +8,13 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mplm_bench.models.chat_template import CHATML_TEMPLATE, ChatTemplate
 from mplm_bench.train.tokenizer import EOS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _TEMPLATE = ChatTemplate(CHATML_TEMPLATE)  # the shipped models' template (train/tokenizer.py)
 BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, steady CPU kernels
@@ -19,7 +22,7 @@ BUCKET = 32  # sequence lengths are padded to a multiple of this: few shapes, st
 
 @dataclass(slots=True, eq=False)  # rows are compared by identity; ids is an array
 class Row:
-    ids: Any  # int32 numpy array: a Python list of ints costs ~9x the memory (OOM on SAT exports)
+    ids: np.ndarray  # int32: a Python list of ints costs ~9x the memory (OOM on SAT exports)
     n_prompt: int  # the first n_prompt ids are context: no loss there
     first_call: bool = True  # a thread's first call: the rows a first-calls phase trains on
 
@@ -57,8 +60,6 @@ def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: in
     import numpy as np
 
     first_calls = first_calls or [True] * len(chats)
-    if len(first_calls) != len(chats):
-        raise ValueError(f"{len(first_calls)} first-call flags for {len(chats)} chats")
     rows: list[Row] = []
     for start in range(0, len(chats), chunk):
         pairs = [chat_texts(c) for c in chats[start : start + chunk]]

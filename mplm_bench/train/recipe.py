@@ -128,10 +128,11 @@ def exact_match(model: Any, tok: Any, chats: list[list[dict[str, str]]], eos: in
 def _export(opts: TrainOptions, out: Path) -> str:
     from mplm_bench.export.options import ExportOptions
     from mplm_bench.export.sft import export_sft
+    from mplm_bench.models.protocol_models import task_flags
 
     export_sft(ExportOptions(task=opts.task, protocols=[opts.protocol], task_options=opts.task_options,
                              n=opts.n, seed=opts.seed, out=out, upsample_master=opts.upsample_master,
                              val_fraction=opts.val_fraction))
-    t = " ".join(f"-T {k}={v}" for k, v in opts.task_options.items())
+    t = task_flags(opts.task_options)
     return (f"mplm-bench export-sft -t {opts.task} -p {opts.protocol} {t} -n {opts.n} --seed {opts.seed} "
             f"--upsample-master {opts.upsample_master} --val-fraction {opts.val_fraction:g} --out DIR")
