@@ -47,6 +47,10 @@ class Recv:
 @dataclass(frozen=True, slots=True)
 class Stop:
     body: str | None
+    # the step that wrote it was cut by its token limit, and the controller keeps the text as the
+    # answer anyway (the adaptive controllers score a cut trace, docs/parallel.md §truncation): the
+    # sample ends `truncated`, its answer scored
+    truncated: bool = False
 
 
 Terminal = Recv | Stop

@@ -265,11 +265,14 @@ class World:
                 thread.last_kept = step.kept
                 thread.ready_cp, thread.ready_level = cp, level
                 thread.ready_tail = tail
-            case Stop(body=body):
-                self._end_thread(thread, "stop")
+            case Stop(body=body, truncated=cut):
+                self._end_thread(thread, "truncated" if cut else "stop")
                 if thread.id == MASTER_ID:
                     m.answer = body
-                    self.finish(Status.OK)
+                    if cut:
+                        self.finish(Status.TRUNCATED, "the trace was cut by its token limit; scored as it is")
+                    else:
+                        self.finish(Status.OK)
                     return
             case None:
                 truncated = comp.finish_reason == "length"
@@ -453,7 +456,8 @@ class World:
         m = self.metrics
         m.n_threads = len(self.threads)
         # the critical path is the value at the final step: the master's stop when there is one
-        ends = [c.cp_end for c in self.calls if c.thread_id == MASTER_ID] if status is Status.OK else []
+        scored = status is Status.OK or (status is Status.TRUNCATED and m.answer is not None)
+        ends = [c.cp_end for c in self.calls if c.thread_id == MASTER_ID] if scored else []
         m.critical_path_tokens = max(ends or [c.cp_end for c in self.calls] or [0.0])
 
     def cp_after_input(self) -> float | None:
