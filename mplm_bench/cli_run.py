@@ -68,16 +68,32 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
         engine_log.close()
     if engine_log.path is not None:
         console.print(f"[dim]engine log: {engine_log.path} (-v shows it here)[/]", soft_wrap=True)
-    print_summary(p.store.dir)
-    return 0
+    return failed_exit(console, print_summary(p.store.dir))
+
+
+# statuses that say the engine or server failed, not the model: a run holding any exits 1, so a
+# CI job notices a dead server; what the model did (wrong, truncated, protocol_error) stays data
+ENGINE_FAILURES = ("engine_error", "timeout")
+
+
+def failed_exit(console: Console, statuses: dict[str, int]) -> int:
+    failed = {s: statuses[s] for s in ENGINE_FAILURES if statuses.get(s)}
+    if not failed:
+        return 0
+    total = sum(statuses.values())
+    counts = ", ".join(f"{n} {s}" for s, n in failed.items())
+    console.print(f"[red]error:[/] {counts} of {total} samples: the engine or server failed, not the model "
+                  "(each sample's `detail` column says why)")
+    return 1
 
 
 SUMMARY_COLUMNS = ["task", "size", "strategy", "label", "correct", "status", "gen_tokens", "critical_path_tokens",
                    "peak_context_tokens", "n_calls", "n_messages", "n_preempted", "rounds", "wall_s"]
 
 
-def print_summary(run_dir: Any) -> None:
-    """One row per (size, strategy): accuracy and the cost metrics a reader compares first."""
+def print_summary(run_dir: Any) -> dict[str, int]:
+    """One row per (size, strategy): accuracy and the cost metrics a reader compares first;
+    returns the samples' status counts."""
     from mplm_bench.results.read import read_files
     from mplm_bench.results.store import RunStore
 
@@ -108,6 +124,7 @@ def print_summary(run_dir: Any) -> None:
         console = Console(width=160)
     console.print(table)
     console.print("means per sample; tokens counted with", _tokenizer_note(run_dir))
+    return {str(k): int(v) for k, v in df["status"].value_counts().items()}
 
 
 def _tokenizer_note(run_dir: Any) -> str:

@@ -66,6 +66,9 @@ class RunConfig(BaseModel):
     # piece's arrival time; in the hash only when set, so earlier runs keep their ids
     input_rate: float | None = None
     input_schedule: list[float] | None = None
+    # what a server serves (its model id, path, tokenizer digest: backends/served.py), filled in
+    # at plan time; in the hash only when set, so a swapped checkpoint is a new run
+    served: dict[str, Any] | None = None
     # not part of the hash: they change how a run executes, not what it measures
     n: int = 10
     concurrency: int = 64
@@ -88,7 +91,7 @@ class RunConfig(BaseModel):
         by its contents (`legacy`: by its text, as before; for finding old run folders)."""
         d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts", "strict_resume"})
         d["backend_options"] = public_options(self.backend_options)
-        for key in ("input_rate", "input_schedule"):
+        for key in ("input_rate", "input_schedule", "served"):
             if d[key] is None:
                 del d[key]
         if not legacy:

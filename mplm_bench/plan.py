@@ -104,6 +104,12 @@ def plan(cfg: RunConfig) -> Plan:
     if spec.options is not None:
         # bad -M keys fail here, before anything is written
         backend_options = _options(spec.options, {k: v for k, v in m.items() if k not in WRAPPER_KEYS}, "backend")
+    if spec.identify is not None and backend_options is not None:
+        try:  # the served checkpoint is part of what is measured: it keys the run folder
+            served = spec.identify(backend_options.model_dump(exclude_defaults=True))
+        except BackendError as e:
+            raise ConfigError(str(e)) from None
+        cfg = cfg.model_copy(update={"served": served})
     if spec.check_sampling is not None:
         try:  # sampling an engine cannot serve fails now, not once per sample after its start
             spec.check_sampling(sampling, backend_options)

@@ -130,6 +130,9 @@ class BackendSpec:
     options: type[BaseModel] | None = None
     check_sampling: SamplingCheck | None = None
     engine_logs: bool = False  # runs an engine in this process: its log goes to engine.log
+    # what the backend serves, asked at plan time (a server's model and tokenizer): part of the
+    # run id, so another checkpoint behind the same URL and name is another run
+    identify: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __call__(self, policy: Any, options: dict[str, Any]) -> Backend:
         return self.factory(policy, options)
@@ -143,12 +146,12 @@ class BackendRegistry(Registry[BackendSpec]):
     def _adopt(self, name: str, obj: Any, options: type[BaseModel] | None, attrs: dict[str, Any]) -> BackendSpec:
         if isinstance(obj, BackendSpec):
             return obj
-        if unknown := sorted(set(attrs) - {"check_sampling", "engine_logs"}):
+        if unknown := sorted(set(attrs) - {"check_sampling", "engine_logs", "identify"}):
             raise TypeError(f"backend {name!r}: register() takes no {', '.join(unknown)}")
         # the old form glued these onto the factory function; a plugin may still do that
         return BackendSpec(name, obj, options or getattr(obj, "options_model", None),
                            attrs.get("check_sampling") or getattr(obj, "check_sampling", None),
-                           bool(attrs.get("engine_logs", False)))
+                           bool(attrs.get("engine_logs", False)), attrs.get("identify"))
 
 
 class TaskRegistry(ClassRegistry["type[Task]"]):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from mplm_bench.backends.stop_probe import refusal
 from mplm_bench.config import ConfigError
 from mplm_bench.executors.base import Executor, Outcome
 from mplm_bench.plan import (  # noqa: F401  (the old home of these names; imports keep working)
@@ -54,6 +55,8 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
 async def _execute_locked(p: Plan, executor: Executor, on_sample: ProgressFn | None) -> dict[str, Any]:
     cfg, store = p.cfg, p.store
     described = await executor.prepare(p)  # may fail (a backend that cannot start): write nothing
+    if p.strategy.uses_stop_strings and (why := refusal(described.get("stop_report"), p.cfg.strategy)):
+        raise ConfigError(why)  # before any sample: a fork the server hides is a silent serial run
     try:
         scan = store.open()  # quarantine what a crash or damage left, under the lock
     except OSError as e:

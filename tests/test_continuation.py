@@ -80,7 +80,7 @@ def test_openai_sends_stops_and_token_ids_and_records_the_match(monkeypatch, rep
 
     monkeypatch.setattr(OpenAIBackend, "_probe", lambda self: [{"id": "m", "max_model_len": 2048}])
     server = _Server(" one</Thread>", reported)
-    b = OpenAIBackend(OpenAIOptions(base_url="http://127.0.0.1:9/v1"))
+    b = OpenAIBackend(OpenAIOptions(base_url="http://127.0.0.1:9/v1", tokenizer="smollm2", stop_probe=False))
 
     async def go():
         b._client = httpx.AsyncClient(transport=httpx.MockTransport(server))
@@ -91,7 +91,10 @@ def test_openai_sends_stops_and_token_ids_and_records_the_match(monkeypatch, rep
             await b.aclose()
     cont, plain = asyncio.run(go())
     body, plain_body = server.bodies
-    assert body["stop"] == ["</Thread>"] and body["include_stop_str_in_output"] is True
+    # trimmed by the server, put back from the reported stop; special tokens kept in the text
+    assert body["stop"] == ["</Thread>"] and body["include_stop_str_in_output"] is False
+    assert body["skip_special_tokens"] is False and body["spaces_between_special_tokens"] is False
     assert body["prompt"] == b._renderer(req((RESPONSE, HEADER))).token_ids  # a continuation goes as ids
     assert isinstance(plain_body["prompt"], str) and "stop" not in plain_body
+    assert "skip_special_tokens" not in plain_body
     assert cont.stop_reason == expected and cont.text == " one</Thread>"

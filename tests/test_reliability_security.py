@@ -86,7 +86,8 @@ def test_api_keys_never_reach_manifest_parquet_or_output(how, fake_server, tmp_p
     key = ["-M", f"api_key={SECRET}"] if how == "option" else []
     env = {"OPENAI_API_KEY": SECRET} if how == "env" else {}
     r = cli("run", "-t", "sudoku", "-s", "cot", "-b", "openai", "-T", "size=4", "-n", "2",
-            "-M", f"base_url={fake_server}", *key, "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+            "-M", f"base_url={fake_server}", "-M", "tokenizer=smollm2", *key, "--out", str(tmp_path / "out"),
+            env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert FakeOpenAI.seen and set(FakeOpenAI.seen) == {f"Bearer {SECRET}"}  # it was used
     (run_dir,) = (tmp_path / "out").iterdir()

@@ -47,19 +47,26 @@ class ChatRenderer:
         self._encode = encode
         self._pieces: OrderedDict[str, list[int]] = OrderedDict()  # assistant segments' ids
 
-    def chat(self, request: Request) -> str:
-        """The chat with its generation prompt: where the assistant turn starts."""
+    @staticmethod
+    def messages(request: Request) -> list[dict[str, str]]:
         messages = [] if request.system is None else [{"role": "system", "content": request.system}]
         messages.append({"role": "user", "content": request.prompt})
-        return self._render(messages)
+        return messages
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        """The chat with its generation prompt (where the assistant turn starts), and its ids."""
+        text = self._render(messages)
+        return text, self._encode(text)
+
+    def chat(self, request: Request) -> str:
+        return self.chat_ids(self.messages(request))[0]
 
     def text(self, request: Request) -> str:
         """The whole prompt text; a continuation goes on inside the assistant turn."""
         return self.chat(request) + "".join(request.assistant or ())
 
     def __call__(self, request: Request) -> RenderedPrompt:
-        chat = self.chat(request)
-        ids = self._encode(chat)
+        chat, ids = self.chat_ids(self.messages(request))
         if request.assistant is None:
             return RenderedPrompt(chat, ids)
         # each assistant segment encoded on its own: a child's segments extend its parent's, so
@@ -220,12 +227,27 @@ def with_replayed_text(done: Completion, replayed: str | None, stop: str | None 
     return replace(done, text=replayed, finish_reason="stop", stop_reason=stop)
 
 
-def matched_stop(reported: object, text: str, stop: tuple[str, ...]) -> str | None:
-    """The stop string that ended a step: the engine's report when it is one of ours, else the
-    one the text ends with (a server that reports none but keeps the stop string)."""
+def keeps_special_tokens(request: Request) -> bool:
+    """A dialect's tags are in play (stop strings, or a continuation of one assistant turn): the
+    engine must return special tokens as text. The adaptive checkpoints add their tags to the
+    tokenizer as special tokens, and vLLM's default `skip_special_tokens=true` drops them, so the
+    stop string would never show and nothing would fork (ThreadWeaver's and Multiverse's own
+    inference code send `skip_special_tokens: False`; docs/parallel.md §special tokens)."""
+    return bool(request.stop) or request.assistant is not None
+
+
+def restore_stop(reported: object, text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
+    """The step's text with the stop string that ended it, and that string (None: EOS).
+
+    The engines are asked *not* to include the stop string (so an end-of-sequence token that is
+    a special token is not written out either) and to report which stop matched: vLLM's
+    `stop_reason`, SGLang's `matched_stop`. A reported stop is put back, so a dialect reads the
+    trace the model wrote. A server that keeps the stop string and reports nothing is read from the
+    text's end. One that trims it and reports nothing cannot be told from EOS: the openai backend
+    refuses it before any sample runs (backends/stop_probe.py)."""
     if isinstance(reported, str) and reported in stop:
-        return reported
-    return next((s for s in stop if text.endswith(s)), None)
+        return (text if text.endswith(reported) else text + reported), reported
+    return text, next((s for s in stop if text.endswith(s)), None)
 
 
 def options_error(backend: str, model: type[BaseModel], e: ValidationError) -> str:

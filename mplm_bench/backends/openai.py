@@ -38,11 +38,20 @@ from mplm_bench.backends.engine_common import (
     EarlyAborts,
     counter_renderer,
     finish_reason,
-    matched_stop,
+    keeps_special_tokens,
     options_error,
     prepare_call,
+    restore_stop,
     with_replayed_text,
 )
+from mplm_bench.backends.served import (
+    PROBE_CHAT,
+    check_same,
+    digest,
+    server_renderer,
+    server_tokenizer,
+)
+from mplm_bench.backends.stop_probe import probe_stops
 from mplm_bench.registry import backends
 from mplm_bench.runtime.backend import BackendError, Completion, Request
 from mplm_bench.tasks.base import Policy
@@ -62,14 +71,19 @@ class OpenAIOptions(BaseModel):
     base_url: str | None = None  # default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1
     api_key: str | None = Field(default=None, repr=False)  # default $OPENAI_API_KEY
     model: str | None = None  # the served model name; None: the server's only model
-    # tokenizer for the client-side chat template: a local folder, tokenizer.json, .gguf, a cached
-    # hub id, or "smollm2". None: `model` when it is a local folder, else the embedded SmolLM2.
+    # tokenizer for the client-side chat template: a local folder, tokenizer.json, .gguf or a
+    # cached hub id, checked against the server's where it can tokenize. None: the server's own
+    # /tokenize (vLLM, SGLang), else the served model's folder when `model` is a local path, else
+    # one error line (backends/served.py)
     tokenizer: str | None = None
     max_model_len: int | None = Field(default=None, ge=1)  # None: as the server reports it (vLLM does), else unchecked
     max_concurrency: int = Field(default=256, ge=1)
     timeout_s: float = Field(default=600.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
     prompt_format: Literal["text", "token_ids"] = "text"
+    # ask the server once whether it says which stop string matched (backends/stop_probe.py);
+    # false: trust that it keeps stop strings in the text
+    stop_probe: bool = True
     # "scripted": the reference policy writes each step; the server generates as many tokens
     replay: Literal["scripted"] | None = None
 
@@ -106,7 +120,11 @@ class OpenAIBackend:
         card = next((m for m in served if m.get("id") == self.model), {})
         reported = card.get("max_model_len")
         self.max_model_len = opts.max_model_len or (int(reported) if reported else None)
-        self._renderer = self._make_renderer()
+        # a plain client for the server's /tokenize (rendering runs off the event loop, in threads)
+        self._sync = httpx.Client(timeout=httpx.Timeout(min(60.0, opts.timeout_s), connect=10.0))
+        self._renderer, self._server_tokenized, tokenizer_digest = self._make_renderer()
+        self.served = {"id": self.model, "root": card.get("root"), "tokenizer_digest": tokenizer_digest}
+        self.stop_report = self._probe_stops() if opts.stop_probe and opts.replay is None else "unchecked"
         self._client: Any = None  # httpx.AsyncClient, made in the event loop that uses it
         self._gate: asyncio.Semaphore | None = None
         self._inflight: dict[str, tuple[asyncio.Task[Completion], _Stream]] = {}
@@ -133,15 +151,48 @@ class OpenAIBackend:
             raise BackendError(f"{where} did not answer GET /models with JSON: is base_url right?") from None
         return [m for m in data if isinstance(m, dict)]
 
-    def _make_renderer(self) -> ChatRenderer:
+    def _make_renderer(self) -> tuple[ChatRenderer, bool, str]:
+        """The served model's tokenizer (backends/served.py): the renderer, whether the server
+        encodes, and the digest of the probe chat's ids (the run id's tokenizer identity)."""
         spec = self.options.tokenizer
         if spec is None and (Path(self.model).expanduser() / "tokenizer.json").is_file():
             spec = self.model  # the server was started on a local folder: its tokenizer is here too
+        server = server_tokenizer(self._sync, self.base_url, self.model, self._headers)
+        if spec is None:
+            if server is None:
+                raise BackendError(
+                    f"the server at {_public(self.base_url)} has no /tokenize, and prompts must be encoded "
+                    f"with the served model's own tokenizer: set -M tokenizer=DIR (the folder of {self.model})")
+            return server_renderer(server, f"{self.model} (the server's /tokenize)"), True, \
+                digest(server.chat(PROBE_CHAT)[1])
         try:
-            return counter_renderer(spec)
+            local = counter_renderer(spec)
         except (OSError, ValueError) as e:
-            raise BackendError(f"openai backend: cannot load tokenizer {spec or 'smollm2'!r} for the "
-                               f"client-side chat template ({e}); set -M tokenizer") from None
+            raise BackendError(f"openai backend: cannot load tokenizer {spec!r} for the client-side chat "
+                               f"template ({e}); set -M tokenizer") from None
+        if server is not None:
+            check_same(lambda m: local.chat_ids(m)[1], server, spec)
+        return local, False, digest(local.chat_ids(PROBE_CHAT)[1])
+
+    def _probe_stops(self) -> str:
+        def complete(body: dict[str, Any]) -> dict[str, Any]:
+            r = self._sync.post(f"{self.base_url}/completions", json={"model": self.model, **body},
+                                headers=self._headers)
+            if r.status_code >= 400:
+                raise BackendError(f"the server at {_public(self.base_url)} answered a probe completion with "
+                                   f"HTTP {r.status_code}: {' '.join(r.text.split())[:200]} (does it serve "
+                                   "/v1/completions? chat-only servers cannot continue an assistant turn)")
+            try:
+                choices = r.json().get("choices") or [{}]
+            except (ValueError, AttributeError):
+                return {}
+            return choices[0] if isinstance(choices[0], dict) else {}
+
+        try:
+            return probe_stops(complete)
+        except self._httpx.HTTPError as e:
+            raise BackendError(f"the server at {_public(self.base_url)} failed a probe completion "
+                               f"({type(e).__name__})") from None
 
     def describe(self) -> dict[str, Any]:
         o = self.options
@@ -150,6 +201,8 @@ class OpenAIBackend:
             "model": self.model,
             "base_url": _public(self.base_url),
             "tokenizer": self._renderer.name,
+            "served": self.served,
+            "stop_report": self.stop_report,
             "max_model_len": self.max_model_len,
             "max_concurrency": o.max_concurrency,
             "timeout_s": o.timeout_s,
@@ -163,16 +216,19 @@ class OpenAIBackend:
         return self._renderer.text(request)
 
     async def generate(self, request: Request) -> Completion:
-        call = prepare_call(request, self._renderer, self._early, self.max_model_len, self.policy)
+        args = (request, self._renderer, self._early, self.max_model_len, self.policy)
+        # the server's /tokenize is a blocking round trip the first time a text is seen
+        call = await asyncio.to_thread(prepare_call, *args) if self._server_tokenized else prepare_call(*args)
         if isinstance(call, Completion):
             return call
         rid, s, prompt = request.request_id, request.sampling, call.prompt
+        as_text = self.options.prompt_format == "text" and request.assistant is None and not self._server_tokenized
         body: dict[str, Any] = {
             "model": self.model,
             # a continuation always goes as token ids: its ids were built segment by segment so
-            # that a child's extend its parent's (engine_common.ChatRenderer)
-            "prompt": prompt.text if self.options.prompt_format == "text" and request.assistant is None
-            else prompt.token_ids,
+            # that a child's extend its parent's (engine_common.ChatRenderer); so does a prompt the
+            # server encoded (its ids are what it would encode the text to)
+            "prompt": prompt.text if as_text else prompt.token_ids,
             "max_tokens": call.max_tokens,  # explicit: servers default to 16
             "temperature": s.temperature,
             "top_p": s.top_p,
@@ -183,15 +239,17 @@ class OpenAIBackend:
             body["seed"] = s.seed
         if call.replayed is not None:
             body |= {"min_tokens": call.max_tokens, "ignore_eos": True}
-        elif request.stop:  # include_stop_str_in_output: vLLM's extra parameter (others ignore it)
-            body |= {"stop": list(request.stop), "include_stop_str_in_output": True}
+        elif request.stop:  # trimmed and put back from the reported stop (engine_common.restore_stop)
+            body |= {"stop": list(request.stop), "include_stop_str_in_output": False}
+        if keeps_special_tokens(request):  # vLLM's and SGLang's extra parameters
+            body |= {"skip_special_tokens": False, "spaces_between_special_tokens": False}
         state = _Stream()
         task = asyncio.ensure_future(self._post(body, state, call.t0, call.n_prompt))
         self._inflight[rid] = (task, state)
         try:
             done = await task
             if done.finish_reason == "stop" and call.replayed is None:
-                done.stop_reason = matched_stop(state.stop, done.text, request.stop)
+                done.text, done.stop_reason = restore_stop(state.stop, done.text, request.stop)
             return with_replayed_text(done, call.replayed, call.replayed_stop)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -275,7 +333,8 @@ class OpenAIBackend:
                 state.parts.append(text)
             if choice.get("finish_reason"):
                 state.finish = choice["finish_reason"]
-                state.stop = choice.get("stop_reason")
+                # vLLM: stop_reason; SGLang: matched_stop (a string, or a token id)
+                state.stop = choice.get("stop_reason", choice.get("matched_stop"))
         if chunk.get("usage"):
             state.usage = chunk["usage"]
 
@@ -296,6 +355,7 @@ class OpenAIBackend:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+        self._sync.close()
 
 
 def _normalize(url: str) -> str:
@@ -323,7 +383,20 @@ def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
                        "choose one with -M model")
 
 
-@backends.register("openai", options=OpenAIOptions)  # validated before any I/O
+def identify_openai(options: dict[str, Any]) -> dict[str, Any]:
+    """The served model's identity (its id, where it was loaded from, its tokenizer's digest),
+    asked at plan time for the run id; no stop probe, no generation."""
+    try:
+        opts = OpenAIOptions(**options).model_copy(update={"stop_probe": False})
+    except ValidationError as e:
+        raise BackendError(options_error("openai", OpenAIOptions, e)) from None
+    backend = OpenAIBackend(opts)
+    backend._sync.close()
+    return backend.served
+
+
+# options validated before any I/O; the identity asked at plan time
+@backends.register("openai", options=OpenAIOptions, identify=identify_openai)
 def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
     """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
     try:

@@ -44,9 +44,10 @@ from mplm_bench.backends.engine_common import (
     counter_renderer,
     finish_reason,
     hf_renderer,
-    matched_stop,
+    keeps_special_tokens,
     options_error,
     prepare_call,
+    restore_stop,
     with_replayed_text,
 )
 from mplm_bench.backends.vllm_cpu import (
@@ -245,9 +246,11 @@ class VLLMBackend:
             top_p=s.top_p,
             seed=s.seed,
             output_kind=RequestOutputKind.DELTA,  # new tokens only: no O(n^2) re-sent text
-            # the stop string stays in the text: a continuation dialect keeps it in the trace
             stop=list(request.stop) if request.stop and replayed is None else None,
-            include_stop_str_in_output=bool(request.stop),
+            # trimmed by the engine and put back from `stop_reason` (engine_common.restore_stop),
+            # so an end-of-sequence special token never reaches the text
+            include_stop_str_in_output=False,
+            **_special_tokens(request),
         )
         ids: list[int] = []
         parts: list[str] = []
@@ -273,12 +276,13 @@ class VLLMBackend:
                     await self._engine.abort(rid)
         finally:
             del self._inflight[rid]
-        text = "".join(parts)
+        text, matched = "".join(parts), None
+        if raw_finish == "stop" and replayed is None:
+            text, matched = restore_stop(raw_stop, text, request.stop)
         done = EngineCompletion(
             text, call.n_prompt, len(ids), finish_reason(raw_finish),
             cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - call.t0,
-            token_ids=tuple(ids),
-            stop_reason=matched_stop(raw_stop, text, request.stop) if raw_finish == "stop" else None,
+            token_ids=tuple(ids), stop_reason=matched,
         )
         return with_replayed_text(done, replayed, call.replayed_stop)
 
@@ -299,6 +303,14 @@ class VLLMBackend:
         if engine is not None:
             engine.shutdown()
             await asyncio.sleep(0)  # let the cancelled output handler task finish
+
+
+def _special_tokens(request: Request) -> dict[str, bool]:
+    """Keep special tokens in the text where a dialect's tags are in play (and no space between
+    two of them, which vLLM inserts by default)."""
+    if not keeps_special_tokens(request):
+        return {}
+    return {"skip_special_tokens": False, "spaces_between_special_tokens": False}
 
 
 def engine_renderer(engine: Any) -> Any:

@@ -65,6 +65,9 @@ class Strategy:
     task_specific: ClassVar[frozenset[str]] = frozenset()
     # its threads can start on a streamed input's pieces as they arrive (docs/streaming.md)
     streams_input: ClassVar[bool] = False
+    # its controller decides on the stop string that ended a step: a server that cannot say
+    # which matched is refused before any sample (backends/stop_probe.py)
+    uses_stop_strings: ClassVar[bool] = False
 
     def __init__(self, options: StrategyOptions | None = None, input_stream: InputStream | None = None) -> None:
         self.options = options or self.Options()

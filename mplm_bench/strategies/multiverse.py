@@ -11,11 +11,10 @@ from pydantic import Field
 
 from mplm_bench.registry import strategies
 from mplm_bench.strategies.adaptive.outline import MAX_ITERATIONS, MULTIVERSE, OutlineDialect
-from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
-from mplm_bench.strategies.base import StrategyOptions
+from mplm_bench.strategies.adaptive.strategy import AdaptiveOptions, AdaptiveStrategy
 
 
-class MultiverseOptions(StrategyOptions):
+class MultiverseOptions(AdaptiveOptions):
     max_iterations: int = Field(MAX_ITERATIONS, ge=1)
     max_path_tokens: int | None = Field(None, ge=1)
 

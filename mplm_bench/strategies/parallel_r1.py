@@ -14,11 +14,10 @@ from mplm_bench.strategies.adaptive.paths import (
     NUM_PATHS,
     PathsDialect,
 )
-from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
-from mplm_bench.strategies.base import StrategyOptions
+from mplm_bench.strategies.adaptive.strategy import AdaptiveOptions, AdaptiveStrategy
 
 
-class ParallelR1Options(StrategyOptions):
+class ParallelR1Options(AdaptiveOptions):
     num_paths: int = Field(NUM_PATHS, ge=1)
     max_path_response_length: int | None = Field(MAX_PATH_TOKENS, ge=1)
     max_iterations: int = Field(MAX_BLOCKS, ge=1)  # max_iterations_for_parallel_thinking

@@ -15,11 +15,10 @@ from mplm_bench.strategies.adaptive.outline import (
     THREADWEAVER_CONCLUSION,
     OutlineDialect,
 )
-from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
-from mplm_bench.strategies.base import StrategyOptions
+from mplm_bench.strategies.adaptive.strategy import AdaptiveOptions, AdaptiveStrategy
 
 
-class ThreadWeaverOptions(StrategyOptions):
+class ThreadWeaverOptions(AdaptiveOptions):
     no_conclusion: bool = True  # every published run; False joins with ⏎<Conclusion>⏎
     max_iterations: int = Field(MAX_ITERATIONS, ge=1)  # controller iterations (trunk steps + blocks)
     max_thread_tokens: int | None = Field(None, ge=1)  # None: the run's per-step max_tokens

@@ -141,6 +141,12 @@ class Task(ABC):
     def prompt(self, instance: Instance, protocol: Protocol) -> str:
         """The master thread's first prompt under this protocol."""
 
+    def question(self, instance: Instance) -> str | None:
+        """The problem as a bare statement, without the harness's answer instruction: what an
+        upstream prompt profile wraps in the prompt a checkpoint was trained on
+        (strategies/adaptive/prompts.py). None: this task states its problems only its own way."""
+        return None
+
     @abstractmethod
     def score(self, instance: Instance, answer: str | None) -> Score:
         """Score the master's final answer (the body of its stop), None when it gave none."""

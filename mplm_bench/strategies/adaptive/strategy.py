@@ -8,24 +8,51 @@ in that format (for `-b scripted`, replay and SFT export).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
+from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import Status
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World
 from mplm_bench.strategies.adaptive.columns import adaptive_columns
-from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
+from mplm_bench.strategies.adaptive.prompts import (
+    HARNESS,
+    PromptProfile,
+    first_prompt,
+    load_profile,
+)
+from mplm_bench.strategies.base import RunContext, SampleResult, Strategy, StrategyOptions
 from mplm_bench.tasks.base import Instance, Task
+
+
+class AdaptiveOptions(StrategyOptions):
+    # the first prompt: `upstream` (the one the dialect's checkpoints were trained on), `harness`
+    # (the harness's system message and task instruction), or a YAML file (adaptive/prompts.py)
+    prompt: str = "upstream"
 
 
 class AdaptiveStrategy(Strategy):
     generic: ClassVar[bool] = True
     branch_close: ClassVar[str]
     trunk_stops: ClassVar[tuple[str, ...]]
+    uses_stop_strings: ClassVar[bool] = True
     join: ClassVar[str] = "re-prefilled"  # how children's text enters the trunk (docs/parallel.md)
+
+    options: AdaptiveOptions
 
     def dialect(self) -> Any:
         raise NotImplementedError
+
+    @cached_property
+    def profile(self) -> PromptProfile | None:
+        return load_profile(self.options.prompt, self.protocol)
+
+    def check(self, task: Task) -> None:
+        super().check(task)
+        if self.profile is not None and type(task).question is Task.question:
+            raise ConfigError(f"task {task.name!r} states its problems only in its own prompt (no Task.question), "
+                              f"so the {self.profile.name} prompt cannot wrap them: use -S prompt=harness")
 
     def scheduler_kind(self, task: Task) -> Any:
         # a join waits on all its branches; async lets a branch's completion be applied as it ends
@@ -33,13 +60,16 @@ class AdaptiveStrategy(Strategy):
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         sampling = self.sampling(task, instance, ctx)
-        world = World(key, task.prompt(instance, "serial"), ctx.caps, sampling, log_prompts=ctx.log_prompts,
+        question = None if self.profile is None else task.question(instance)
+        system, user = first_prompt(self.profile, question, task.prompt(instance, "serial"))
+        world = World(key, user, ctx.caps, sampling, system=system, log_prompts=ctx.log_prompts,
                       dialect=self.dialect())
         await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
         score = task.score(instance, world.metrics.answer)
         m = world.metrics
         cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops)
         cols["join"] = self.join
+        cols["prompt_profile"] = HARNESS if self.profile is None else self.profile.name
         if m.status is Status.OK and cols["cut_branches"]:
             m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; the block was closed"
         return SampleResult(world, score.model_copy(update={"extra": {**score.extra, **cols}}))

@@ -7,6 +7,7 @@ boxed expression is the answer, compared symbolically with the reference by Hugg
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 _BOXES = ("\\boxed{", "\\fbox{")
@@ -31,6 +32,21 @@ def last_boxed(text: str | None) -> str | None:
                 return text[i:j].strip()
         j += 1
     return None  # unbalanced: the box was never closed
+
+
+# Parallel-R1's answer line (its prompt: "End your response with a line starting with Final Answer:";
+# its reward, verl/verl/utils/reward_score/gsm8k*.py: r"Final Answer:\s*([-]?[0-9\.\,]+)"); read
+# here up to the end of the line, so non-numeric answers are graded too
+_FINAL_LINE = re.compile(r"Final Answer:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+
+
+def final_answer(text: str | None) -> str | None:
+    """The last `\\boxed{…}`; when there is none, the last `Final Answer:` line's text."""
+    boxed = last_boxed(text)
+    if boxed is not None or not text:
+        return boxed
+    lines = _FINAL_LINE.findall(text)
+    return last_boxed(lines[-1]) or lines[-1].strip().rstrip(".") if lines else None
 
 
 @lru_cache(maxsize=4096)

@@ -13,8 +13,9 @@ from typing import Any
 
 from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError
-from mplm_bench.tasks.boxed.answers import last_boxed, verify
+from mplm_bench.tasks.boxed.answers import final_answer, last_boxed, verify
 from mplm_bench.tasks.boxed.final import FINAL_ANSWER, FinalAnswer
+from mplm_bench.tasks.boxed.profiles import upstream_problem
 from mplm_bench.tasks.boxed.trace_policy import trace_policy
 
 # the instruction Qwen-family math models (and the adaptive-parallel checkpoints) are prompted with
@@ -28,8 +29,12 @@ def boxed_prompt(problem: str) -> str:
 
 
 def problem_of(prompt: str) -> str:
-    """The problem a policy reads back from the prompt (the text before the instruction)."""
-    return prompt.rsplit("\n\n" + INSTRUCTION, 1)[0]
+    """The problem a policy reads back from the prompt: the text before the harness's
+    instruction, or inside an upstream prompt profile's template."""
+    if prompt.endswith("\n\n" + INSTRUCTION):
+        return prompt.rsplit("\n\n" + INSTRUCTION, 1)[0]
+    found = upstream_problem(prompt)
+    return prompt if found is None else found
 
 
 class BoxedTask(Task):
@@ -39,12 +44,15 @@ class BoxedTask(Task):
         self._check(protocol)
         return boxed_prompt(instance.data["problem"])
 
+    def question(self, instance: Instance) -> str:
+        return str(instance.data["problem"])
+
     def dialect(self, protocol: Protocol) -> FinalAnswer | None:
         return FINAL_ANSWER if protocol == "serial" else None
 
     def score(self, instance: Instance, answer: str | None) -> Score:
         gold = str(instance.data["answer"])
-        got = last_boxed(answer)
+        got = final_answer(answer)
         ok = got is not None and self.grade(gold, got)
         return Score(correct=ok, score=float(ok), parsed=got,
                      extra={"extracted_answer": got or "", "verdict": "correct" if ok else
