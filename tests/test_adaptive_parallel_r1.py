@@ -67,6 +67,8 @@ def test_a_path_opening_parallel_is_text():
     assert len(backend.requests) == 5 and world.metrics.max_depth == 1
 
 
-def test_trunk_cut_by_length_is_truncated():
+def test_trunk_cut_by_length_is_truncated_and_its_trace_kept():
+    # parallel_thinking_loop_v3.py keeps a response cut at its length limit and scores it
     world, _ = run(PathsDialect(), lambda text: "x" * 50, Sampling(max_tokens=10))
     assert world.metrics.status is Status.TRUNCATED
+    assert world.metrics.answer and set(world.metrics.answer) == {"x"}

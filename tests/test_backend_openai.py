@@ -9,19 +9,15 @@ killed in teardown (its whole process group: it spawns an engine-core and a work
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import vllm_server
 
 from mplm_bench.backends.base import BackendError, Completion, Request, Sampling
 
@@ -35,17 +31,13 @@ PROMPTS = [
     "( 7 ∨ ¬ 4 ∨ 1 ) ∧ ( ¬ 2 ∨ 3 ∨ ¬ 7 )\nIs this satisfiable?",
 ]
 MAX_TOKENS = 32
-READY_TIMEOUT_S = 300  # ~50 s alone; longer here, booting next to the in-process engine
 
 
 def req(rid: str, text: str, max_tokens: int = MAX_TOKENS) -> Request:
     return Request(rid, "0", (text,), SYSTEM, Sampling(max_tokens=max_tokens, temperature=0.0))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = vllm_server.free_port
 
 
 def test_unreachable_server_is_one_clear_error() -> None:
@@ -76,39 +68,12 @@ def model_dir() -> str:
 
 @pytest.fixture(scope="module")
 def server_proc(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    from mplm_bench.backends.vllm_cpu import cpu_dtype
-
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model_dir, "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--dtype", cpu_dtype(),  # the in-process backend's default here
-        "--max-model-len", "8192",
-        "--kv-cache-memory-bytes", str(512 << 20), "--seed", "0", "--enable-prefix-caching",
-        "--enable-prompt-tokens-details",  # else usage has no cached_tokens
-        "--uvicorn-log-level", "warning",
-    ]
-    with log.open("wb") as out:
-        # own session: teardown signals the whole group (API server, engine core, worker)
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc, base_url = vllm_server.start(model_dir, log)
     try:
-        yield proc, f"http://127.0.0.1:{port}/v1", log
+        yield proc, base_url, log
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        vllm_server.stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -128,22 +93,8 @@ def reference(server_proc: Any, model_dir: str) -> list[Completion]:
 
 @pytest.fixture(scope="module")
 def server(server_proc: tuple[subprocess.Popen[bytes], str, Path], reference: Any) -> str:
-    import httpx
-
     proc, base_url, log = server_proc
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the vLLM server exited with {proc.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                return base_url
-        time.sleep(1)
-    pytest.fail(f"the vLLM server was not ready within {READY_TIMEOUT_S} s:\n{_tail(log)}")
-
-
-def _tail(log: Path, n: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
+    return vllm_server.wait_ready(proc, base_url, log)
 
 
 @pytest.fixture(scope="module")

@@ -105,8 +105,8 @@ class OutlineDialect:
         if thread.id != MASTER_ID:
             return self._thread(thread, text, finish_reason)
         trunk = "".join(thread.assistant or ()) + text
-        if finish_reason == "length":
-            return ParsedStep(kept=text)  # the runtime records `truncated`
+        if finish_reason == "length":  # the upstream controllers keep a cut trace and score it
+            return ParsedStep(terminal=Stop(trunk, truncated=True), kept=text)
         if not text.endswith(self.fmt.close_outlines):  # EOS: the trace is complete
             return ParsedStep(terminal=Stop(trunk), kept=text)
         iteration = thread.steps + len(self._numbers)  # this trunk step's controller iteration

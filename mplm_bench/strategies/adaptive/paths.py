@@ -71,8 +71,8 @@ class PathsDialect:
                 return ParsedStep(terminal=Stop(trunk if kept is text else trunk + END_SUMMARY), kept=kept)
             # the trunk decodes on after its summary (a recv on itself)
             return ParsedStep(sends=[Send((MASTER_ID,), "")], terminal=Recv((MASTER_ID,)), kept=kept)
-        if finish_reason == "length":
-            return ParsedStep(kept=text)  # the runtime records `truncated`
+        if finish_reason == "length":  # the upstream controllers keep a cut trace and score it
+            return ParsedStep(terminal=Stop(trunk, truncated=True), kept=text)
         if not text.endswith(OPEN) or blocks >= self.max_iterations:
             return ParsedStep(terminal=Stop(trunk), kept=text)
         ids = tuple(f"{blocks + 1}.{k}" for k in range(1, self.num_paths + 1))
