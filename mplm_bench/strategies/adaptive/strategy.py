@@ -23,9 +23,17 @@ class AdaptiveStrategy(Strategy):
     branch_close: ClassVar[str]
     trunk_stops: ClassVar[tuple[str, ...]]
     join: ClassVar[str] = "re-prefilled"  # how children's text enters the trunk (docs/parallel.md)
+    # True: a step at the outlines' close without outlines ends its thread (a protocol error), and
+    # one that decodes on from it was a fork the controller refused (columns.py)
+    no_outlines_ends: ClassVar[bool] = False
+    cut_note: ClassVar[str] = "the block was closed"  # what a branch cut by its token limit led to
 
     def dialect(self) -> Any:
         raise NotImplementedError
+
+    def run_dialect(self, ctx: RunContext) -> Any:
+        """The sample's controller; a strategy whose controller reads the run (its caps) overrides this."""
+        return self.dialect()
 
     def scheduler_kind(self, task: Task) -> Any:
         # a join waits on all its branches; async lets a branch's completion be applied as it ends
@@ -34,12 +42,13 @@ class AdaptiveStrategy(Strategy):
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         sampling = self.sampling(task, instance, ctx)
         world = World(key, task.prompt(instance, "serial"), ctx.caps, sampling, log_prompts=ctx.log_prompts,
-                      dialect=self.dialect())
+                      dialect=self.run_dialect(ctx))
         await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
         score = task.score(instance, world.metrics.answer)
         m = world.metrics
-        cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops)
+        cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops,
+                                self.no_outlines_ends)
         cols["join"] = self.join
         if m.status is Status.OK and cols["cut_branches"]:
-            m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; the block was closed"
+            m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; {self.cut_note}"
         return SampleResult(world, score.model_copy(update={"extra": {**score.extra, **cols}}))
