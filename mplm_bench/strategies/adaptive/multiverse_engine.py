@@ -22,7 +22,7 @@ the special tokens added in ryogishiki-0217/Multiverse @6283064, `Multiverse/tra
    children would pass `Caps.max_depth`, or one past `max_tokens - 30` tokens on its chain.
 4. Path end: a path ends at `</Path>` (finished two tokens later, keeping the first, L709-715), at
    EOS (L728; the EOS is dropped) or at the length limit (L685); every ending joins (L1609-1643).
-5. Join (SCH `merge_zombie_batch_to_run` L1526-1600, `split_merge_zombie_batch_to_run` L1399): when
+5. Join (SCH `merge_zombie_batch_to_run` L1526-1602, `split_merge_zombie_batch_to_run` L1399): when
    every path of a block has ended, the parent's text becomes its text through `</Goal>`, then for
    each path in outline order its header and text (the first path's header is `⏎<Path>⏎{n}:`; for
    the others `start_path_idx`, one token past the parent's text (SB L1581, SCH L1565), drops the
@@ -156,5 +156,5 @@ class MultiverseEngineDialect:
         return tuple(p for p in parts if p)
 
     def closes(self, thread: Thread, messages: list[Message]) -> bool:
-        """Never: after every join the parent decodes on, a cut path included (SCH L1577-1600)."""
+        """Never: after every join the parent decodes on, a cut path included (SCH L1577-1602)."""
         return False
