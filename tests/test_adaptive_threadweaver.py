@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from adaptive_helpers import PROMPT, run, split
+from adaptive_helpers import run, split
 
 from mplm_bench.runtime.accounting import Status
 from mplm_bench.strategies.adaptive.columns import adaptive_columns
 from mplm_bench.strategies.adaptive.outline import (
-    MULTIVERSE,
     THREADWEAVER_CONCLUSION,
     OutlineDialect,
     outline_numbers,
@@ -131,18 +130,3 @@ def test_sync_scheduler_gives_the_same_trace():
     b, _ = run(OutlineDialect(), policy({"1": " one</Thread>", "2": " two</Thread>"}), kind="sync")
     assert a.metrics.answer == b.metrics.answer and a.metrics.critical_path_tokens == b.metrics.critical_path_tokens
 
-
-def test_multiverse_tags():
-    trunk = "<Parallel><Goal><Outline>1: a</Outline><Outline>2: b</Outline></Goal>"
-
-    def write(text: str) -> str:
-        _, assistant = split(text)
-        if not assistant:
-            return trunk
-        if assistant.endswith("<Path>1:") or assistant.endswith("<Path>2:"):
-            return f" p{assistant[-2]}</Path>"
-        return "<Conclusion>\\boxed{5}</Conclusion></Parallel>"
-    world, backend = run(OutlineDialect(MULTIVERSE), write)
-    assert backend.requests[0].stop == ("</Goal>",) and backend.requests[1].stop == ("</Path>",)
-    assert world.metrics.answer == trunk + "<Path>1: p1</Path><Path>2: p2</Path><Conclusion>\\boxed{5}</Conclusion></Parallel>"
-    assert PROMPT in backend.requests[1].prompt

@@ -43,6 +43,9 @@ class Thread:
     waiting_for: Recv | None = None
     last_kept: str = ""  # kept text of the last response (ends with the recv that is pending)
     steps: int = 0
+    # completion tokens of the step being parsed (set before `Dialect.parse`): a continuation
+    # dialect whose token budget spans the whole chain (Multiverse's engine) reads it
+    step_tokens: int = 0
     ready_cp: float = 0.0  # critical-path time at which this thread may start its next step
     ready_level: int = 0
     ready_tail: float | None = None  # like ready_cp, counted from a streamed input's end (None: not after it)

@@ -238,6 +238,7 @@ class World:
             return
         self.record(ticket, comp, end_v, end_wall, "ok")
         rec = ticket.record
+        thread.step_tokens = comp.completion_tokens
         m = self.metrics
         if m.gen_tokens > self.caps.max_total_tokens:
             self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_total_tokens} generated tokens")

@@ -16,18 +16,24 @@ from mplm_bench.runtime.protocol import MASTER_ID
 
 
 def adaptive_columns(calls: list[CallRecord], critical_path: float, branch_close: str,
-                     trunk_stops: tuple[str, ...]) -> dict[str, Any]:
+                     trunk_stops: tuple[str, ...], no_outlines_ends: bool = False) -> dict[str, Any]:
+    """`no_outlines_ends` (Multiverse's engine): a step at the outlines' close tag without outlines
+    ends its thread with no directive, and one that decodes on from it is a refused fork (depth or
+    budget), not a format failure; otherwise (ThreadWeaver) the trunk decodes on from it."""
     ok = [c for c in calls if c.status == "ok"]
     total = sum(c.completion_tokens for c in calls)
     inside = sum(c.completion_tokens for c in calls if c.thread_id != MASTER_ID)
-    widths = [_width(c.directives) for c in ok if c.thread_id == MASTER_ID and c.directives.startswith("spawn")]
-    branches = [c for c in ok if c.thread_id != MASTER_ID]
+    # every fork, a nested one (Multiverse) included
+    widths = [_width(c.directives) for c in ok if c.directives.startswith("spawn")]
+    # a branch's last step (it sends to its parent and stops); a nested fork's step is not one
+    branches = [c for c in ok if c.thread_id != MASTER_ID and c.directives.endswith("stop")]
     unclosed = sum(1 for c in branches if c.stop_reason != branch_close)
     cut = sum(1 for c in branches if c.finish_reason == "length")
     trunk = [c for c in ok if c.thread_id == MASTER_ID]
-    # a trunk step that stopped at the outlines' close tag and forked nothing: no outlines in it
-    no_outlines = sum(1 for c in trunk if c.stop_reason in trunk_stops and not c.directives.startswith("spawn")
-                      and "recv" in c.directives)
+    # a step that stopped at the outlines' close tag and forked nothing: no outlines in it
+    at_close = [c for c in (ok if no_outlines_ends else trunk)
+                if c.stop_reason in trunk_stops and not c.directives.startswith("spawn")]
+    no_outlines = sum(1 for c in at_close if (c.directives == "" if no_outlines_ends else "recv" in c.directives))
     trunk_cut = sum(1 for c in trunk if c.finish_reason == "length")
     return {
         "token_latency": float(critical_path),

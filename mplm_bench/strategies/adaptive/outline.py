@@ -1,4 +1,4 @@
-"""Outline-driven fork-join (ThreadWeaver; Multiverse on a stock engine) as a continuation dialect.
+"""Outline-driven fork-join (ThreadWeaver) as a continuation dialect.
 
 The controller rules are ThreadWeaver's RL controller (facebookresearch/threadweaver,
 `threadweaver_rl/verl/experimental/agent_loop/single_turn_agent_loop.py`,
@@ -22,9 +22,7 @@ The SFT-side twin (`threadweaver_sft/src/simple_eval.py`, `branching_generate`) 
 ways (no dedup, `</Thread>` appended without a newline, no `</Parallel>` after a cut thread); this
 follows the RL controller.
 
-Multiverse (arXiv 2506.09991) has the same shape with `<Goal>`/`<Outline>`/`<Path>` tags. Its own
-engine stitches the paths' KV without a second prefill; on a stock engine the join is
-re-prefilled, as here (recorded as `join=re-prefilled`).
+Multiverse looks alike but follows its own engine's rules (strategies/adaptive/multiverse_engine.py).
 """
 
 from __future__ import annotations
@@ -59,10 +57,6 @@ THREADWEAVER = OutlineFormat("threadweaver", "<Outlines>", "</Outlines>", "\n<Th
 THREADWEAVER_CONCLUSION = OutlineFormat(
     "threadweaver", "<Outlines>", "</Outlines>", "\n<Thread>\n{n}:", "<Thread>\n{n}:", "</Thread>",
     "\n</Thread>", "\n<Conclusion>\n", "\n<Conclusion>\n</Conclusion>\n</Parallel>")
-# Multiverse's trace (docs/parallel.md): <Parallel><Goal><Outline>1: …</Outline>…</Goal>
-# <Path>1: …</Path>…<Conclusion>…</Conclusion></Parallel>; the trunk writes <Conclusion> itself
-MULTIVERSE = OutlineFormat("multiverse", "<Goal>", "</Goal>", "<Path>{n}:", "<Path>{n}:", "</Path>",
-                           "</Path>", "", "</Parallel>")
 
 
 def outline_numbers(trunk: str, fmt: OutlineFormat = THREADWEAVER) -> list[str]:

@@ -38,6 +38,10 @@ class AdaptiveStrategy(Strategy):
     trunk_stops: ClassVar[tuple[str, ...]]
     uses_stop_strings: ClassVar[bool] = True
     join: ClassVar[str] = "re-prefilled"  # how children's text enters the trunk (docs/parallel.md)
+    # True: a step at the outlines' close without outlines ends its thread (a protocol error), and
+    # one that decodes on from it was a fork the controller refused (columns.py)
+    no_outlines_ends: ClassVar[bool] = False
+    cut_note: ClassVar[str] = "the block was closed"  # what a branch cut by its token limit led to
 
     options: AdaptiveOptions
 
@@ -54,6 +58,10 @@ class AdaptiveStrategy(Strategy):
             raise ConfigError(f"task {task.name!r} states its problems only in its own prompt (no Task.question), "
                               f"so the {self.profile.name} prompt cannot wrap them: use -S prompt=harness")
 
+    def run_dialect(self, ctx: RunContext) -> Any:
+        """The sample's controller; a strategy whose controller reads the run (its caps) overrides this."""
+        return self.dialect()
+
     def scheduler_kind(self, task: Task) -> Any:
         # a join waits on all its branches; async lets a branch's completion be applied as it ends
         return "async" if self.options.scheduler == "auto" else self.options.scheduler
@@ -63,13 +71,14 @@ class AdaptiveStrategy(Strategy):
         question = None if self.profile is None else task.question(instance)
         system, user = first_prompt(self.profile, question, task.prompt(instance, "serial"))
         world = World(key, user, ctx.caps, sampling, system=system, log_prompts=ctx.log_prompts,
-                      dialect=self.dialect())
+                      dialect=self.run_dialect(ctx))
         await Scheduler(ctx.backend, ctx.latency).run(world, self.scheduler_kind(task))
         score = task.score(instance, world.metrics.answer)
         m = world.metrics
-        cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops)
+        cols = adaptive_columns(world.calls, m.critical_path_tokens, self.branch_close, self.trunk_stops,
+                                self.no_outlines_ends)
         cols["join"] = self.join
         cols["prompt_profile"] = HARNESS if self.profile is None else self.profile.name
         if m.status is Status.OK and cols["cut_branches"]:
-            m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; the block was closed"
+            m.detail = f"{cols['cut_branches']} branch(es) cut by their token limit; {self.cut_note}"
         return SampleResult(world, score.model_copy(update={"extra": {**score.extra, **cols}}))

@@ -100,9 +100,12 @@ def wrap(protocol: Protocol, intro: str, parts: list[tuple[str, str]], outro: st
         threads = "".join(f"<Thread>\n{i}: {w}</Thread>" for i, (_, w) in enumerate(parts, 1))
         return f"{intro}<Parallel>\n<Outlines>\n{outlines}</Outlines>\n{threads}\n</Parallel>\n{outro}"
     if protocol == "multiverse":
-        outlines = "".join(f"<Outline>{i}: {t}</Outline>" for i, (t, _) in enumerate(parts, 1))
-        paths = "".join(f"<Path>{i}: {w}</Path>" for i, (_, w) in enumerate(parts, 1))
-        return f"{intro}<Parallel><Goal>{outlines}</Goal>{paths}<Conclusion>{outro}</Conclusion></Parallel>"
+        # the trained layout (ryogishiki-0217/Multiverse, data/prompt/step3-prompt.txt), which is
+        # what the engine's join rebuilds: ⏎<Path>⏎{n}: headers, </Path>⏎, then <Conclusion>⏎
+        outlines = "".join(f"<Outline>\n{i}: {t}\n</Outline>\n" for i, (t, _) in enumerate(parts, 1))
+        paths = "".join(f"<Path>\n{i}: {w}\n</Path>\n" for i, (_, w) in enumerate(parts, 1))
+        return (f"{intro}<Parallel>\n<Goal>\n{outlines}</Goal>\n{paths}"
+                f"<Conclusion>\n{outro}\n</Conclusion>\n</Parallel>")
     if protocol == "parallel-r1":
         work = "".join(f"{t}: {w}\n" for t, w in parts)
         return (f"{intro}<Parallel><Path>{work}</Path><Path>{work}</Path></Parallel>\n"

@@ -34,7 +34,9 @@ class BranchRule:
 
 BRANCHES: dict[str, BranchRule] = {
     "threadweaver": BranchRule(re.compile(r"<Thread>\n([0-9.]+):\Z"), "</Outlines>", "<Thread>\n{n}:", "</Thread>"),
-    "multiverse": BranchRule(re.compile(r"<Path>([0-9.]+):\Z"), "</Goal>", "<Path>{n}:", "</Path>"),
+    # Multiverse-Engine's path header (schedule_batch.py filter_batch: f"\n<Path>\n{e}")
+    "multiverse": BranchRule(re.compile(r"\n<Path>\n([0-9]+(?:\.[0-9]+)*):\Z"), "</Goal>", "\n<Path>\n{n}:",
+                             "</Path>"),
     "parallel-r1": BranchRule(re.compile(r"<Path>()\Z"), "<Parallel>", "<Path>", "</Path>"),
 }
 
