@@ -9,7 +9,8 @@ serial run reported `ok`. So the openai backend asks once, before any sample, an
 strategy needs stop strings is refused in one line on a server that cannot say (`refusal`).
 
 The probe: a greedy completion of a counting prompt (8 tokens, EOS ignored where the server allows),
-then the same request with a stop string cut from that output's middle. The answer is
+special tokens kept as text, then the same request with a stop string cut from that output's
+middle. The answer is
 `reported` (the matched stop is named), `kept` (the text ends with it), `trimmed` (neither: the
 text stops just before it) or `inconclusive` (the two greedy outputs disagree, or nothing to cut).
 """
@@ -47,8 +48,11 @@ def classify(free: str, choice: dict[str, Any], at: int, stop: str) -> str:
 
 def probe_stops(complete: Callable[[dict[str, Any]], dict[str, Any]]) -> str:
     """`complete(body)` posts a non-streamed /completions request and returns its first choice."""
+    # special tokens as text: a model that only writes end-of-sequence (EOS ignored) still gives
+    # text to cut a stop string from
     base = {"prompt": PROBE_PROMPT, "max_tokens": PROBE_TOKENS, "temperature": 0.0,
-            "min_tokens": PROBE_TOKENS, "ignore_eos": True}
+            "min_tokens": PROBE_TOKENS, "ignore_eos": True, "skip_special_tokens": False,
+            "spaces_between_special_tokens": False}
     free = complete(base).get("text") or ""
     picked = pick_stop(free)
     if picked is None:
