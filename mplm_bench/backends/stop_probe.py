@@ -49,10 +49,9 @@ def classify(free: str, choice: dict[str, Any], at: int, stop: str) -> str:
 def probe_stops(complete: Callable[[dict[str, Any]], dict[str, Any]]) -> str:
     """`complete(body)` posts a non-streamed /completions request and returns its first choice."""
     # special tokens as text: a model that only writes end-of-sequence (EOS ignored) still gives
-    # text to cut a stop string from
-    base = {"prompt": PROBE_PROMPT, "max_tokens": PROBE_TOKENS, "temperature": 0.0,
-            "min_tokens": PROBE_TOKENS, "ignore_eos": True, "skip_special_tokens": False,
-            "spaces_between_special_tokens": False}
+    # text to cut a stop string from. No `min_tokens`: vLLM checks no stop string before it
+    base = {"prompt": PROBE_PROMPT, "max_tokens": PROBE_TOKENS, "temperature": 0.0, "ignore_eos": True,
+            "skip_special_tokens": False, "spaces_between_special_tokens": False}
     free = complete(base).get("text") or ""
     picked = pick_stop(free)
     if picked is None:
