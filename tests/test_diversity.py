@@ -105,10 +105,13 @@ def test_oracle_gap_and_emergent_correctness():
 def test_conformity_vulnerability_recovery_adoption():
     # r1.t0 was right (A); after reading A, B, B the synthesizer gives the majority's wrong B
     v = conformity(graded(pacore(["A", "B", "B"], "B")))
-    assert v == {"readers": 1, "prior_right": 1, "vulnerable": 1, "prior_wrong": 0, "recovered": 0, "adopted": 1}
-    # a wrong answer that is not the majority's is no conformity (but still not a recovery)
+    assert v == {"readers": 1, "prior_right": 1, "vulnerable": 1, "vulnerable_majority": 1, "prior_wrong": 0,
+                 "recovered": 0, "adopted": 1}
+    # right to a wrong answer that is not the majority's: vulnerable, but not to the majority
     other = conformity(graded(pacore(["A", "B", "B"], "C")))
-    assert other["vulnerable"] == 0 and other["adopted"] == 0
+    assert other["vulnerable"] == 1 and other["vulnerable_majority"] == 0 and other["adopted"] == 0
+    kept = conformity(graded(pacore(["A", "B", "B"], "A")))  # stood its ground against the majority
+    assert kept["prior_right"] == 1 and kept["vulnerable"] == 0 and kept["adopted"] == 0
     # r1.t0 was wrong (B), the synthesizer right: a recovery, against the majority too
     r = conformity(graded(pacore(["B", "B", "A"], "A")))
     assert r["prior_wrong"] == 1 and r["recovered"] == 1 and r["adopted"] == 0

@@ -7,8 +7,9 @@
 - oracle gap: some input was correct, the final answer is wrong; emergent correctness: the final
   answer is correct while every input was wrong;
 - conformity, per reader (a branch that read other branches and has a previous answer of its own):
-  vulnerable = was right, now gives the wrong modal answer of what it read; recovered = was wrong,
-  now right; adopted = now gives the modal answer of what it read;
+  vulnerable = was right, now wrong; vulnerable_majority = was right, now gives the wrong modal
+  answer of what it read; recovered = was wrong, now right; adopted = now gives the modal answer of
+  what it read;
 - influence: messages the final answer read directly, and the threads in its causal past.
 """
 
@@ -73,8 +74,8 @@ def mean_pairwise_similarity(texts: list[str], n: int = NGRAM) -> float:
 
 def conformity(sample: SampleBranches) -> dict[str, int]:
     """Counts over the sample's readers (see the module docstring)."""
-    out = {"readers": 0, "prior_right": 0, "vulnerable": 0, "prior_wrong": 0, "recovered": 0,
-           "adopted": 0}
+    out = {"readers": 0, "prior_right": 0, "vulnerable": 0, "vulnerable_majority": 0, "prior_wrong": 0,
+           "recovered": 0, "adopted": 0}
     for b in sample.branches.values():
         read = [sample.branches[t] for t in b.consumed if t in sample.branches and t != b.thread_id]
         prior = sample.prior(b.thread_id)
@@ -85,7 +86,8 @@ def conformity(sample: SampleBranches) -> dict[str, int]:
         out["adopted"] += b.parsed is not None and b.parsed == mode
         if prior.correct:
             out["prior_right"] += 1
-            out["vulnerable"] += not b.correct and b.parsed is not None and b.parsed == mode
+            out["vulnerable"] += not b.correct
+            out["vulnerable_majority"] += not b.correct and b.parsed is not None and b.parsed == mode
         else:
             out["prior_wrong"] += 1
             out["recovered"] += b.correct

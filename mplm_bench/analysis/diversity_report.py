@@ -27,8 +27,9 @@ CALL_COLUMNS = ["instance_id", "repeat", "call", "thread_id", "parent_id", "roun
 SAMPLE_COLUMNS = ["task", "size", "strategy", "instance_id", "repeat", "correct", "parsed_answer"]
 MEANS = ["inputs", "agreement", "entropy", "similarity", "oracle", "oracle_gap", "emergent",
          "final_is_modal", "received", "depends_on"]
-POOLED = {"vulnerability": ("vulnerable", "prior_right"), "recovery": ("recovered", "prior_wrong"),
-          "adoption": ("adopted", "readers")}
+POOLED = {"vulnerability": ("vulnerable", "prior_right"),
+          "vulnerability_majority": ("vulnerable_majority", "prior_right"),
+          "recovery": ("recovered", "prior_wrong"), "adoption": ("adopted", "readers")}
 NOISE_KEYS = ("error_rate", "conformity")  # -M knobs of the noisy scripted policy, shown as columns
 
 
