@@ -166,3 +166,13 @@ def test_report_diversity_on_a_real_run(noisy_pacore):
     r = invoke_cli("report", str(noisy_pacore), "--kind", "diversity", "-f", "csv")
     assert r.returncode == 0 and "oracle_gap" in r.stdout.splitlines()[0]
     assert invoke_cli("report", str(noisy_pacore), "--kind", "nope").returncode == 2
+
+
+def test_plot_diversity_writes_a_figure(noisy_pacore, tmp_path):
+    from conftest import invoke_cli
+
+    for x in ("conformity", "agreement"):
+        r = invoke_cli("plot", str(noisy_pacore), "--kind", "diversity", "--x", x, "-o", str(tmp_path / f"{x}.png"))
+        assert r.returncode == 0 and (tmp_path / f"{x}.png").stat().st_size > 1000
+    r = invoke_cli("plot", str(noisy_pacore), "--kind", "diversity", "--x", "bogus", "-o", str(tmp_path / "b.png"))
+    assert r.returncode == 2
