@@ -4,7 +4,8 @@ A *branch* is a thread that ended with an answer: its last call's `directives` s
 runtime itself parsed, tag grammar or dialect), and the answer is what the runtime took as the stop
 body — the text inside `<stop>…</stop>`, or, for a plain-text dialect (a `\\boxed{}` trajectory, a
 long-QA master), the response itself. A bare `<stop>` (an MPLM or fork-join worker that only sent
-a message) is no answer: such a thread solved a sub-problem, not the task.
+a message) is no answer: such a thread solved a sub-problem, not the task; so is an answer the
+task cannot parse, once graded (`keep_answered`).
 
 The *final* thread is the one whose answer is the sample's: the one root (no parent) that stopped;
 a sample with several roots (self-consistency's vote) has none. Its *inputs* are the branches it
@@ -52,6 +53,12 @@ class SampleBranches:
     branches: dict[str, Branch] = field(default_factory=dict)  # thread id -> branch (answered)
     final: str | None = None  # the thread that gave the sample's answer (None: a vote)
     calls: list[dict[str, Any]] = field(default_factory=list)  # the sample's call rows, in order
+
+    def keep_answered(self) -> None:
+        """Drop graded branches whose answer the task could not parse: a sub-result (an APR sub
+        search's trace, a long-QA worker's "not in my chunk"), not an answer to the task. The
+        final thread stays: its grade is the sample's."""
+        self.branches = {t: b for t, b in self.branches.items() if b.parsed is not None or t == self.final}
 
     def inputs(self) -> list[Branch]:
         """The branches the final answer was made from: what the final thread read, or, for a

@@ -2,8 +2,9 @@
 "Diversity and influence"). Pure functions: a `SampleBranches` whose branches are already graded
 (`parsed`, `correct`) in, numbers out; the report (diversity_report.py) does the reading.
 
-- agreement: share of the inputs that give the modal answer (no answer counts in the denominator,
-  never as the mode); entropy (bits) of the answers given; mean pairwise n-gram Jaccard of texts;
+- agreement: share of the inputs that give the modal answer (None, no answer, would count in the
+  denominator, never as the mode; the report passes answered branches only, `keep_answered`);
+  entropy (bits) of the answers given; mean pairwise n-gram Jaccard of texts;
 - oracle gap: some input was correct, the final answer is wrong; emergent correctness: the final
   answer is correct while every input was wrong;
 - conformity, per reader (a branch that read other branches and has a previous answer of its own):

@@ -15,6 +15,7 @@ import pandas as pd
 from mplm_bench.analysis.stats import wilson
 from mplm_bench.config import ConfigError
 
+DASHES = ("-", "--", ":", "-.")
 X_ALIASES = {"conformity": "conformity", "agreement": "agreement", "noise": "error_rate",
              "similarity": "similarity", "entropy": "entropy"}
 X_LABELS = {"conformity": "-M conformity (chance a reader copies what it read)",
@@ -45,22 +46,25 @@ def diversity_figure(summary: pd.DataFrame, x: str, width: float, title: str | N
         data = summary[summary["task"] == task].copy()
         data["k"] = (data["accuracy"] * data["n"]).round().astype(int)
         data["line"] = data["strategy"].astype(str) + data["options"].map(lambda o: f" ({o})" if o else "")
+        variant: dict[str, int] = {}  # a strategy's option sets get their own dash patterns
         for line, g in data.groupby("line", sort=True):
             pts = g.groupby(col, sort=True)[["k", "n"]].sum().reset_index()
             if pts.empty:
                 continue
             acc = pts["k"] / pts["n"]
             lo, hi = zip(*(wilson(int(k), int(n)) for k, n in zip(pts["k"], pts["n"], strict=True)), strict=True)
-            label, colour, marker = strategy_style(str(g["strategy"].iloc[0]))
-            options = str(line)[len(str(g["strategy"].iloc[0])):]
-            ax.errorbar(pts[col], acc, yerr=[acc - pd.Series(lo), pd.Series(hi) - acc],
-                        color=colour if not options else None, marker=marker, capsize=2,
-                        elinewidth=0.6, label=label + options)
+            strategy = str(g["strategy"].iloc[0])
+            label, colour, marker = strategy_style(strategy)
+            j = variant[strategy] = variant.get(strategy, -1) + 1
+            ax.errorbar(pts[col], acc, yerr=[acc - pd.Series(lo), pd.Series(hi) - acc], color=colour,
+                        marker=marker, ls=DASHES[j % len(DASHES)], mfc=colour if j == 0 else "white",
+                        capsize=2, elinewidth=0.6, label=label + str(line)[len(strategy):])
         ax.set_ylim(-0.03, 1.08)
         ax.yaxis.set_major_formatter(_percent())
         ax.set_xlabel(X_LABELS.get(col, col))
         ax.set_title(title or str(task))
         ax.grid(True, lw=0.3, alpha=0.5)
     axes[0, 0].set_ylabel("accuracy (95% Wilson CI)")
-    axes[0, 0].legend(loc="best", fontsize=5.5)
+    # below the axes (bbox "tight" keeps it): lines of several strategies cross the whole panel
+    axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6)
     return fig

@@ -53,7 +53,8 @@ def run_samples(run: Run, where: dict[str, Any] | None = None) -> pd.DataFrame:
         except KeyError:
             missing += 1
             continue
-        rows.append(sample_metrics(sample, bool(s["correct"]), s.get("parsed_answer")))
+        sample.keep_answered()
+        rows.append(sample_metrics(sample, bool(s["correct"]), s.get("parsed_answer")) | {"size": s["size"]})
     if missing:
         log.warning("warning: %s: %d samples skipped (their instances could not be rebuilt)", run.dir, missing)
     return pd.DataFrame(rows)
@@ -63,8 +64,7 @@ def run_labels(run: Run) -> dict[str, Any]:
     config = run.manifest.get("config") or {}
     backend = config.get("backend_options") or {}
     options = config.get("strategy_options") or {}  # as given (-S), not every default
-    size = (run.manifest.get("task_options") or config.get("task_options") or {}).get("size")
-    return {"task": config.get("task"), "size": size, "strategy": config.get("strategy"),
+    return {"task": config.get("task"), "strategy": config.get("strategy"),
             "options": " ".join(f"{k}={_text(v)}" for k, v in sorted(options.items())),
             **{k: float(backend.get(k, 0.0)) for k in NOISE_KEYS},
             "run_dir": str(run.dir)}
@@ -96,11 +96,15 @@ def summarize(paths: list[str], where: dict[str, Any] | None = None) -> pd.DataF
             log.warning("warning: skipping %s: %s", run.dir, e)
             continue
         if not per_sample.empty:
-            rows.append(run_labels(run) | aggregate(per_sample))
+            sizes = per_sample["size"].dropna().unique()
+            rows.append(run_labels(run) | {"size": sizes[0] if len(sizes) == 1 else None}
+                        | aggregate(per_sample))
     if not rows:
         raise ConfigError("no samples to measure under " + ", ".join(map(str, paths)))
     cols = ["task", "size", "strategy", "options", *NOISE_KEYS]
-    return pd.DataFrame(rows).sort_values(cols, na_position="first", kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    df = df[cols + [c for c in df.columns if c not in cols]]
+    return df.sort_values(cols, na_position="first", kind="stable").reset_index(drop=True)
 
 
 def view(summary: pd.DataFrame) -> pd.DataFrame:
