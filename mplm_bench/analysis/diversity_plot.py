@@ -34,7 +34,8 @@ def plot_diversity(paths: list[str], outs: list[Path], *, x: str | None = None,
 
 
 def diversity_figure(summary: pd.DataFrame, x: str, width: float, title: str | None) -> Any:
-    from mplm_bench.analysis.plots import _percent
+    from matplotlib.ticker import PercentFormatter
+
     from mplm_bench.analysis.style import new_figure, strategy_style
 
     col = X_ALIASES.get(x, x)
@@ -60,7 +61,7 @@ def diversity_figure(summary: pd.DataFrame, x: str, width: float, title: str | N
                         marker=marker, ls=DASHES[j % len(DASHES)], mfc=colour if j == 0 else "white",
                         capsize=2, elinewidth=0.6, label=label + str(line)[len(strategy):])
         ax.set_ylim(-0.03, 1.08)
-        ax.yaxis.set_major_formatter(_percent())
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         ax.set_xlabel(X_LABELS.get(col, col))
         ax.set_title(title or str(task))
         ax.grid(True, lw=0.3, alpha=0.5)
