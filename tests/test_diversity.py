@@ -176,3 +176,13 @@ def test_plot_diversity_writes_a_figure(noisy_pacore, tmp_path):
         assert r.returncode == 0 and (tmp_path / f"{x}.png").stat().st_size > 1000
     r = invoke_cli("plot", str(noisy_pacore), "--kind", "diversity", "--x", "bogus", "-o", str(tmp_path / "b.png"))
     assert r.returncode == 2
+
+
+def test_report_reads_results_by_default(noisy_pacore, tmp_path, monkeypatch):
+    from conftest import invoke_cli
+
+    (tmp_path / "results").symlink_to(noisy_pacore, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    r = invoke_cli("report", "--kind", "diversity", "-f", "json")
+    assert r.returncode == 0 and '"oracle_gap"' in r.stdout and '"vulnerability"' in r.stdout
+    assert invoke_cli("report", "-f", "csv").stdout.startswith("task,size,strategy")  # the main table
