@@ -63,3 +63,11 @@ def test_conformity_lowers_pacore_accuracy_and_is_recorded(tmp_path):
     assert "conformity" not in m0["backend"] and m1["backend"]["conformity"] == 1.0
     # the synthesizer checks the references (or solves it itself); a copier takes one at random
     assert free["correct"].mean() == 1.0 and copy["correct"].mean() <= 0.8
+
+
+def test_export_sft_refuses_conformity(tmp_path):
+    from conftest import invoke_cli
+
+    r = invoke_cli("export-sft", "--task", "sudoku", "--protocol", "pacore", "-T", "size=4", "-n", "2",
+                   "-M", "conformity=0.5", "--allow-noise", "--out", str(tmp_path / "sft"), "-q")
+    assert r.returncode == 2 and "conformity" in r.stderr and not (tmp_path / "sft").exists()
