@@ -349,16 +349,29 @@ def sweep(
 @app.command()
 @handles_errors()
 def report(
-    paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Run folders or roots holding runs (default: results).", show_default=False)] = None,
     fmt: FormatOpt = "rich",
     by: Annotated[list[str] | None, typer.Option("--by", help="Also split rows by this column (e.g. label).", rich_help_panel=_SELECT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value, e.g. -w strategy=mplm.", rich_help_panel=_SELECT)] = None,
+    kind: Annotated[str, typer.Option("--kind", "-k", help="main (the default table) or diversity (branch agreement, oracle gap, emergent correctness, conformity: docs/metrics.md).", rich_help_panel=_FORMAT)] = "main",
 ) -> None:
     """Table per task/size/strategy: accuracy (Wilson 95% CI), tokens, critical path, context, calls, statuses."""
     _check_format(fmt)
+    roots = [str(p) for p in paths or [Path("results")]]
+    if kind == "diversity":
+        from mplm_bench.analysis.diversity_report import report as diversity
+
+        if by:
+            _fail("--by: the diversity report has one row per run")
+        text = diversity(roots, fmt, _where(where))
+        if text is not None:
+            sys.stdout.write(text)
+        return
+    if kind != "main":
+        _fail(f"--kind {kind!r}: one of main, diversity")
     from mplm_bench.analysis.report import report as body
 
-    text = body([str(p) for p in paths], fmt, by, _where(where))
+    text = body(roots, fmt, by, _where(where))
     if text is not None:
         sys.stdout.write(text)
 
@@ -367,9 +380,9 @@ def report(
 @handles_errors()
 def plot(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
-    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline or streaming.", rich_help_panel=_FORMAT)],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline, streaming or diversity.", rich_help_panel=_FORMAT)],
     out: Annotated[list[Path], typer.Option("--out", "-o", help="FILE.png|pdf|svg (repeat for several formats).", rich_help_panel=_FORMAT)],
-    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp.", rich_help_panel=_FORMAT)] = None,
+    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp; diversity: conformity (default), agreement or a diversity column.", rich_help_panel=_FORMAT)] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input).", rich_help_panel=_FORMAT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value.", rich_help_panel=_SELECT)] = None,
     instance: Annotated[str | None, typer.Option(help="timeline: the instance id (default: the first).", rich_help_panel=_SELECT)] = None,

@@ -48,6 +48,7 @@ KINDS = [
     ("accuracy-compute", {"x": "critical-path", "where": {"task": "sat"}}, ["critical path"]),
     ("timeline", {"where": {"task": "sudoku", "strategy": "mplm", "size": 4}}, ["virtual time (tokens)", "spawn", "message"]),
     ("timeline", {"where": {"task": "sat", "strategy": "fj"}, "x": "wall"}, ["wall time (s)"]),
+    ("diversity", {"where": {"task": "sudoku"}}, ["accuracy", "conformity", "MPLM"]),
 ]
 
 

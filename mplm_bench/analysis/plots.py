@@ -7,6 +7,7 @@
   test-time compute), critical path, or another column, one line per strategy, one panel per task.
 - `timeline`: see `timeline.py`.
 - `streaming`: latency after input end against input rate, see `streaming.py`.
+- `diversity`: accuracy against conformity or branch agreement, see `diversity_plot.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mplm_bench.analysis.style import axis_label, check_outputs, new_figure, sav
 from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError
 
-KINDS = ("scaling", "accuracy-compute", "timeline", "streaming")
+KINDS = ("scaling", "accuracy-compute", "timeline", "streaming", "diversity")
 X_ALIASES = {"gen": "gen_tokens", "ttc": "gen_tokens", "critical-path": "critical_path_tokens",
              "cp": "critical_path_tokens", "peak-context": "peak_context_tokens"}
 DEFAULT_SCALING = ["critical_path_tokens", "peak_context_tokens"]
@@ -36,6 +37,10 @@ def plot(paths: list[str], kind: str, outs: list[Path], *, x: str | None = None,
     if kind not in KINDS:
         raise ConfigError(f"--kind {kind!r}: one of {', '.join(KINDS)}")
     check_outputs(outs)
+    if kind == "diversity":  # from the calls as well: its own table, one point per run
+        from mplm_bench.analysis.diversity_plot import plot_diversity
+
+        return plot_diversity(paths, outs, x=x, where=where, width=width, title=title)
     df = select(load_samples(paths), where)
     if df.empty:
         raise ConfigError("no samples match --where")

@@ -11,6 +11,8 @@ With `-M error_rate=p` the policy is noisy (see `backends/noise.py`): steps go w
 error model, so protocols can be compared under an imperfect "model" without a GPU. With
 `-M exact_synthesis=true` PaCoRe's synthesis steps stay exact while the references they read err:
 what synthesis alone recovers, and synthesis training data over references that disagree.
+With `-M conformity=p` a step that received other threads' answers (PaCoRe's references) adopts
+one of them with probability p instead of reasoning for itself (`backends/conformity.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mplm_bench.backends.conformity import Conformity
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
 from mplm_bench.runtime.backend import BackendError, Completion, Request, cut_at_stop
@@ -57,6 +60,8 @@ class ScriptedOptions(BaseModel):
     error_model: ErrorModel = "tokens"  # step | tokens | context | position (backends/noise.py)
     error_seed: int = 0
     exact_synthesis: bool = False  # the noise spares PaCoRe's synthesis steps
+    # a step that received answers (PaCoRe's references) copies one with this probability
+    conformity: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class ScriptedBackend:
@@ -83,6 +88,8 @@ class ScriptedBackend:
                 raise BackendError("error_rate > 0 needs a task reference policy with an error model")
             self.noise = Noise(o.error_rate, o.error_model, o.error_seed, corrupt)
         self.n_corrupted = 0  # steps the noise made wrong (tests and debugging)
+        self.conformity = Conformity(o.conformity, o.error_seed)
+        self.n_adopted = 0  # steps that copied a received answer (-M conformity)
         # prompt -> response: a policy is a pure function of its prompt, and PaCoRe/SC send one
         # prompt K times in a row (a 9x9 serial trace costs ~10 ms to write, ~25 ms to count)
         self._responses: OrderedDict[str, str] = OrderedDict()
@@ -99,6 +106,8 @@ class ScriptedBackend:
             "error_model": self.options.error_model,
             "error_seed": self.options.error_seed,
             "exact_synthesis": self.options.exact_synthesis,
+            # only when set: a resumed run from before the knob sees no setup change
+            **({"conformity": self.options.conformity} if self.options.conformity else {}),
         }
 
     def prompt_tokens(self, request: Request, previous: tuple[tuple[str, ...], int] | None = None) -> int:
@@ -133,9 +142,12 @@ class ScriptedBackend:
         if limit is not None and n_prompt > limit:
             return Completion("", n_prompt, 0, "prompt_too_long",
                               error=f"prompt of {n_prompt} tokens exceeds max_model_len={limit}")
-        text, stop_reason = cut_at_stop(self._respond(request.policy_text), request.stop)
+        adopted = self.conformity.adopt(request)
+        text, stop_reason = cut_at_stop(self._respond(request.policy_text) if adopted is None else adopted,
+                                        request.stop)
         n_out = self.counter.count(text)
-        noise = None if self._spared(request) else self.noise
+        noise = None if self._spared(request) or adopted is not None else self.noise
+        self.n_adopted += adopted is not None
         if noise is not None and (wrong := noise.apply(request, text, n_prompt, n_out)) is not None:
             text, n_out = wrong, self._count_edit(text, wrong)
             self.n_corrupted += 1

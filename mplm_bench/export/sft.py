@@ -52,6 +52,9 @@ def _sources(opts: ExportOptions) -> tuple[list[TraceSource], float, bool]:
                           "data should be the exact reference traces (pass --allow-noise to export "
                           "noisy ones anyway, marked as such in the dataset card; for PaCoRe synthesis "
                           "over noisy references alone, --protocol pacore with -M exact_synthesis=true)")
+    if float(m.get("conformity") or 0.0) > 0:  # not noise to allow: the rows would teach copying
+        raise ConfigError("-M conformity makes synthesis steps copy a reference instead of reasoning "
+                          "(backends/conformity.py): no training data; export without it")
     for src in sources:
         src.backend()  # a bad tokenizer fails here, before anything is written
     return sources, rate, references_only
