@@ -392,7 +392,7 @@ def plot(
 def compare(
     a: Annotated[Path, typer.Argument(help="Baseline run folder.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Run folder compared against A (same instances).", show_default=False)],
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens).", rich_help_panel=_SELECT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns, pass@K / mean@K / maj@K (with --repeats, paired per instance) or speedup (mean token latency A / B) to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens, plus speedup when B is adaptive).", rich_help_panel=_SELECT)] = None,
     fmt: FormatOpt = "rich",
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is worse than A beyond the tolerance (the whole 95% interval past it).", rich_help_panel=_FORMAT)] = False,
     tol_accuracy: Annotated[float, typer.Option(help="Tolerated accuracy drop, absolute (0.02 = 2 points).", rich_help_panel=_FORMAT)] = 0.0,

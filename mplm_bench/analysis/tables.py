@@ -61,6 +61,9 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
         row |= {
             "n": str(r["n"]),
             "accuracy [95% CI]": pct(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]),
+        }
+        row |= sampling_view(r, summary)
+        row |= {
             "gen tok mean": num(r["gen_tokens_mean"]),
             "gen tok median": num(r["gen_tokens_median"]),
             "critical path": num(r["critical_path_tokens_mean"]),
@@ -81,6 +84,25 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             row["CP after input"] = num(r["cp_tokens_after_input_mean"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def sampling_view(r: dict[str, Any], summary: pd.DataFrame) -> dict[str, str]:
+    """pass@1, pass@n, mean@n, maj@n of a report row with repeats (analysis/sampling.py); the
+    headers name n when every row has the same repeats, else say `n` beside a `repeats` column."""
+    if "repeats" not in summary:
+        return {}
+    ns = set(summary["repeats"].dropna().astype(int))
+    n = int(r["repeats"]) if not math.isnan(r["repeats"]) else 0
+    name = (lambda kind: f"{kind}@{n}") if len(ns) == 1 else (lambda kind: f"{kind}@n")  # noqa: E731
+    out = {} if len(ns) == 1 else {"repeats": str(n)}
+    for head, kind, k in (("pass@1", "pass", 1), (name("pass"), "pass", n), (name("mean"), "mean", n),
+                          (name("maj"), "maj", n)):
+        if head in out or (head == "pass@1" and k == n and len(ns) == 1 and kind == "pass" and n == 1):
+            continue
+        key = f"{kind}@{k}"
+        value, lo, hi = r.get(key, math.nan), r.get(f"{key}_lo"), r.get(f"{key}_hi")
+        out[head] = pct(value) if lo == hi == value else pct(value, lo, hi)  # 100% [100, 100]: 100%
+    return out
 
 
 def markdown(view: pd.DataFrame) -> str:
