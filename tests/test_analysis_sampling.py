@@ -149,3 +149,52 @@ def test_the_api_and_the_done_when_command(tmp_path):
     r = invoke("report", str(result.dir))
     for head in ("pass@1", "pass@4", "mean@4", "maj@4"):
         assert head in r.stdout
+
+
+def test_system_metrics_and_old_names(tmp_path):
+    """An adaptive run from before the renames reads under today's names, with ThreadWeaver's
+    acceleration ratio derived; the report and check show each system's rate."""
+    old = [{"token_latency": 300.0, "total_tokens": 600, "acceleration": 2.0, "parallel_ratio": 0.4,
+            "activated": i != 0} for i in range(4)]
+    run = synthetic_run(tmp_path / "runs", "toy-old", old)
+    df = load_samples([run])
+    assert {"avg_parallelism", "thread_token_share"} <= set(df.columns)
+    assert not {"acceleration", "parallel_ratio"} & set(df.columns)
+    assert (df["acceleration_ratio"] == 0.5).all()
+    s = summarize(df).iloc[0]
+    assert s["activation_ratio"] == 0.75 and s["acceleration_ratio_mean"] == 0.5
+    assert s["avg_parallelism_mean"] == 2.0 and s["token_latency_mean"] == 300.0
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("- activation_ratio: {min: 0.7}\n  acceleration_ratio: {min: 0.5}\n"
+                    "  emergent_correctness_rate: {min: 0}\n")
+    passed = evaluate(df, load_spec(spec)).set_index("metric")["passed"].to_dict()
+    assert passed == {"activation_ratio": True, "acceleration_ratio": True, "emergent_correctness_rate": False}
+
+
+def test_emergent_correctness_counts_synthesis_over_all_wrong_inputs():
+    from mplm_bench.strategies.pacore import emergent
+
+    class T:
+        def __init__(self, id_):
+            self.id = id_
+
+    rounds = [[T("a"), T("b")], [T("c")]]
+    assert emergent([[], ["a", "b"]], rounds, {"a": False, "b": False, "c": True}) == \
+        {"emergent_trials": 1, "emergent_correct": 1}
+    assert emergent([[], ["a", "b"]], rounds, {"a": True, "b": False, "c": True}) == \
+        {"emergent_trials": 0, "emergent_correct": 0}
+
+
+def test_apr_token_counts_follow_eval_apr():
+    from mplm_bench.runtime.accounting import CallRecord
+    from mplm_bench.strategies.apr_columns import apr_columns
+
+    def call(thread, step, p, c):
+        return CallRecord(call=0, thread_id=thread, parent_id=None, step=step, round=0, prompt_tokens=p,
+                          completion_tokens=c)
+    calls = [call("0", 0, 50, 800), call("1", 0, 60, 900), call("2", 0, 60, 1000), call("0", 1, 1000, 300)]
+    # sequences 850, 960, 1060, 1300; root calls 0 and 1 share the first one's 850
+    got = apr_columns(calls)
+    assert got == {"token_count": 850 + 960 + 1060 + 1300 - 850, "longest_seq_token_count": 1300,
+                   "avg_seq_token_count": round(3320 / 3, 3)}
+    assert apr_columns(calls[:1]) == {"token_count": 850, "longest_seq_token_count": 850, "avg_seq_token_count": 850}

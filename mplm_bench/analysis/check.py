@@ -17,6 +17,7 @@ every group the report would show (task, size, strategy and any setting that var
 - where: {strategy: threadweaver}     # with --repeats: pass@k, mean@k (avg@k), maj@k (cons@k)
   pass@8: {min: 0.9}                  # over the group's instances (analysis/sampling.py)
   maj@8: {min: 0.8}
+  activation_ratio: {min: 0.9}        # and the group rates of analysis/system_metrics.py
 ```
 
 Bounds are inclusive. A rule whose `where` selects no sample is itself a violation, so a check
@@ -33,7 +34,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mplm_bench.analysis import sampling
+from mplm_bench.analysis import sampling, system_metrics
 from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
 from mplm_bench.analysis.tables import key_text
@@ -110,7 +111,7 @@ def load_spec(path: Path) -> list[tuple[Rule, dict[str, Bound | StatusBound]]]:
 
 
 def validate_metric(df: pd.DataFrame, metric: str) -> None:
-    if metric in ("accuracy", "n", "status") or sampling.parse_metric(metric):
+    if metric in ("accuracy", "n", "status") or sampling.parse_metric(metric) or metric in system_metrics.RATES:
         return
     col, _, agg = metric.partition(".")
     if col not in df.columns or (agg or "mean") not in AGGREGATES:
@@ -139,6 +140,8 @@ def metric_value(g: pd.DataFrame, metric: str) -> float:
         return float(len(g))
     if (kind := sampling.parse_metric(metric)) is not None:
         return sampling.estimate(g, *kind)[0]  # nan (a failure) when an instance has < K repeats
+    if metric in system_metrics.RATES:
+        return system_metrics.rate(g, metric)
     col, _, agg = metric.partition(".")
     return float(getattr(g[col].astype(float), agg or "mean")())
 
@@ -183,7 +186,7 @@ def _judge(g: pd.DataFrame, metric: str, bound: Bound | StatusBound) -> dict[str
     value = metric_value(g, metric)
     ok = not math.isnan(value) and (bound.min is None or value >= bound.min) \
         and (bound.max is None or value <= bound.max)
-    share = metric == "accuracy" or sampling.parse_metric(metric) is not None
+    share = metric in ("accuracy", *system_metrics.RATES) or sampling.parse_metric(metric) is not None
     show = (lambda v: "–" if math.isnan(v) else f"{v:.1%}") if share else _exact  # noqa: E731
     text = " and ".join(t for t in (f"≥ {show(bound.min)}" if bound.min is not None else "",
                                      f"≤ {show(bound.max)}" if bound.max is not None else "") if t)

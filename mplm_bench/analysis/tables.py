@@ -75,6 +75,9 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             "statuses": statuses_text(r["statuses"]),
             "wall s": num(r["wall_s_mean"], 2),
         }
+        row |= {head: (pct(r[col]) if col.endswith(("_ratio", "_rate")) and col != "acceleration_ratio_mean"
+                       else num(r[col], 3 if col == "acceleration_ratio_mean" else None))
+                for col, head in SYSTEM_HEADS.items() if col in summary}
         if summary.get("sim_latency_s_mean", pd.Series(dtype=float)).notna().any():
             row["sim s"] = num(r["sim_latency_s_mean"], 2)  # simulated seconds per sample
         if summary.get("latency_after_input_mean", pd.Series(dtype=float)).notna().any():
@@ -84,6 +87,15 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             row["CP after input"] = num(r["cp_tokens_after_input_mean"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SYSTEM_HEADS = {  # analysis/system_metrics.py: the report's column -> its header
+    "token_latency_mean": "token latency", "acceleration_ratio_mean": "accel. ratio",
+    "avg_parallelism_mean": "T / L", "activation_ratio": "activation",
+    "token_count_mean": "APR tokens", "longest_seq_token_count_mean": "APR longest seq",
+    "avg_seq_token_count_mean": "APR avg seq", "effective_ttc_tokens_mean": "effective TTC",
+    "emergent_correctness_rate": "emergent correct",
+}
 
 
 def sampling_view(r: dict[str, Any], summary: pd.DataFrame) -> dict[str, str]:
