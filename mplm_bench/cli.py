@@ -25,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 model_app = typer.Typer(help="The embedded default model and the shipped protocol models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+recipe_app = typer.Typer(help="Reproduction recipes: published results, their runs and figures (configs/recipes/).", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
 
 _WHAT = "What to run"
 _ENGINE = "Backend and model"
@@ -298,6 +300,40 @@ def model_list() -> None:
               f"{card['parameters'] / 1e6:.1f}M params, {card['steps']} steps, loss {card['final_loss']}, "
               f"held-out steps exact {em[0]}/{em[1]}  {m.path}")
     print("embedded SmolLM2-135M-Instruct (--model smollm2): the default everywhere else")
+
+
+@recipe_app.command("list")
+@handles_errors()
+def recipe_list() -> None:
+    """Each recipe: its name, what it reproduces, and where the figures are from."""
+    from mplm_bench.recipes.schema import load_recipe, recipe_files
+
+    for path in recipe_files():
+        r = load_recipe(path.stem)
+        figures = ", ".join(f"{f.metric} {f.value:g}" for f in r.reported)
+        print(f"{r.name}  {r.title}\n    {r.source.paper}; {r.source.where}; {r.source.url}\n"
+              f"    -t {r.run.task} -s {r.run.strategy}, model {r.model or '(not released: --model)'}; "
+              f"reported: {figures}")
+
+
+@recipe_app.command("run")
+@handles_errors(interrupted=_RESUME)
+def recipe_run(
+    name: Annotated[str, typer.Argument(help="A recipe name (see `recipe list`) or a recipe YAML file.", show_default=False)],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default), openai, or scripted (the offline form: generated problems or --data, no model).", rich_help_panel=_ENGINE)] = "vllm",
+    model: Annotated[str | None, typer.Option(help="Instead of the recipe's model (needed where it is not released).", rich_help_panel=_ENGINE)] = None,
+    data: Annotated[str | None, typer.Option(help="A local copy of the split instead of the hub dataset.", rich_help_panel=_WHAT)] = None,
+    n: Annotated[int | None, typer.Option("-n", help="Instances (default: the recipe's).", rich_help_panel=_WHAT)] = None,
+    out: Annotated[Path, typer.Option(help="Output root.", rich_help_panel=_OUT)] = Path("results"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be fetched and run; run nothing.", rich_help_panel=_OUT)] = False,
+    fmt: FormatOpt = "rich",
+    fail_outside: Annotated[bool, typer.Option("--fail-outside", help="Exit 1 when a measured figure is outside the recipe's tolerance.", rich_help_panel=_OUT)] = False,
+) -> int:
+    """Print what the recipe fetches and runs, run it, then the paper's figures beside the measured ones."""
+    _check_format(fmt)
+    from mplm_bench.recipes.run import run_recipe
+
+    return run_recipe(name, backend, model, data, n, out, dry_run, fmt, fail_outside)
 
 
 _SWEEP = "Sweep"

@@ -14,7 +14,7 @@ import pandas as pd
 
 FORMATS = ("rich", "csv", "markdown", "json")
 _LEFT = {"task", "strategy", "status", "statuses", "backend", "model", "scheduler", "metric",
-         "rule", "where", "group", "check", "value", "bound", "result", "verdict", "cell"}
+         "rule", "where", "group", "check", "value", "bound", "result", "verdict", "cell", "note"}
 
 
 def num(x: Any, digits: int | None = None) -> str:
