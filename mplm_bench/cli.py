@@ -403,10 +403,10 @@ def report(
 @handles_errors()
 def plot(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
-    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline or streaming.", rich_help_panel=_FORMAT)],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline, streaming or sampling (pass@k / mean@k / maj@k against k).", rich_help_panel=_FORMAT)],
     out: Annotated[list[Path], typer.Option("--out", "-o", help="FILE.png|pdf|svg (repeat for several formats).", rich_help_panel=_FORMAT)],
-    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp.", rich_help_panel=_FORMAT)] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input).", rich_help_panel=_FORMAT)] = None,
+    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path, latency, accel, apr-tokens or a column; timeline: virtual, wall or cp.", rich_help_panel=_FORMAT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input); sampling: pass, mean, maj (default all three).", rich_help_panel=_FORMAT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value.", rich_help_panel=_SELECT)] = None,
     instance: Annotated[str | None, typer.Option(help="timeline: the instance id (default: the first).", rich_help_panel=_SELECT)] = None,
     repeat: Annotated[int, typer.Option(help="timeline: the repeat.", rich_help_panel=_SELECT)] = 0,

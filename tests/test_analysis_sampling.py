@@ -198,3 +198,21 @@ def test_apr_token_counts_follow_eval_apr():
     assert got == {"token_count": 850 + 960 + 1060 + 1300 - 850, "longest_seq_token_count": 1300,
                    "avg_seq_token_count": round(3320 / 3, 3)}
     assert apr_columns(calls[:1]) == {"token_count": 850, "longest_seq_token_count": 850, "avg_seq_token_count": 850}
+
+
+def test_plots_of_the_sampling_metrics_and_of_each_systems_efficiency(tmp_path):
+    from mplm_bench import run
+
+    for strategy in ("cot", "threadweaver"):
+        run("multiply", strategy, backend="scripted", n=6, repeats=4, out=tmp_path / "runs",
+            backend_options={"error_rate": 0.4, "error_model": "step"})
+    r = invoke("plot", str(tmp_path / "runs"), "-k", "sampling", "-o", str(tmp_path / "s.svg"))
+    assert r.returncode == 0, r.stderr
+    svg = (tmp_path / "s.svg").read_text()
+    assert "pass@k" in svg and "maj@k" in svg and "mean@k" in svg
+    r = invoke("plot", str(tmp_path / "runs"), "-k", "accuracy-compute", "--x", "accel", "-o", str(tmp_path / "a.svg"))
+    assert r.returncode == 0, r.stderr
+    assert "acceleration ratio" in (tmp_path / "a.svg").read_text()
+    single = run("multiply", "cot", backend="scripted", n=2, out=tmp_path / "one")
+    r = invoke("plot", str(single.dir), "-k", "sampling", "-o", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "--repeats" in r.stderr
