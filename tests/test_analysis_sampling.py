@@ -216,3 +216,13 @@ def test_plots_of_the_sampling_metrics_and_of_each_systems_efficiency(tmp_path):
     single = run("multiply", "cot", backend="scripted", n=2, out=tmp_path / "one")
     r = invoke("plot", str(single.dir), "-k", "sampling", "-o", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "--repeats" in r.stderr
+
+
+def test_two_runs_in_one_row_are_two_sets_of_instances(tmp_path):
+    rows = [{"instance_id": i, "repeat": r, "correct": bool(c), "parsed_answer": a}
+            for i, (cs, answers) in TABLE.items() for r, (c, a) in enumerate(zip(cs, answers, strict=True))]
+    synthetic_run(tmp_path / "runs", "toy-k1", rows)
+    synthetic_run(tmp_path / "runs", "toy-k2", rows)
+    s = summarize(load_samples([tmp_path / "runs"])).iloc[0]
+    assert s["repeats"] == 5 and "pass@10" not in s  # not 10 repeats of 4 instances
+    assert s["pass@5"] == pytest.approx(0.75)

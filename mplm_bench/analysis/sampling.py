@@ -1,6 +1,7 @@
 """Repeated-sampling metrics from `--repeats`: pass@k, mean@k (= avg@k), maj@k (= cons@k).
 
-A sample is keyed by (instance, repeat); for instance i with n_i samples, c_i of them correct:
+A sample is keyed by (instance, repeat); for instance i with n_i samples, c_i of them correct (a
+group that pools several runs counts each run's instance apart):
 
 - `pass@k`: the unbiased estimator of Chen et al. 2021 (arXiv 2107.03374, eq. 1),
   1 − C(n_i − c_i, k) / C(n_i, k), averaged over instances; for every k ≤ n_i. (Drawing k of
@@ -61,35 +62,43 @@ def majority(answers: list[Any]) -> str | None:
     return min(a for a, n in counts.items() if n == best)
 
 
-def instances(g: pd.DataFrame) -> list[pd.DataFrame]:
-    """The samples of each instance, in repeat order."""
-    return [s.sort_values("repeat") for _, s in g.groupby("instance_id", sort=True)]
+def unit(g: pd.DataFrame) -> list[str]:
+    """What one instance is: its id, within its run when the group pools several runs (two runs'
+    repeats of an instance are two instances' worth, not one instance with twice the repeats)."""
+    return ["run_dir", "instance_id"] if "run_dir" in g and g["run_dir"].nunique() > 1 else ["instance_id"]
+
+
+def instances(g: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
+    """(key, samples in repeat order) of each instance."""
+    return [(key, s.sort_values("repeat")) for key, s in g.groupby(unit(g), sort=True)]
 
 
 def repeats(g: pd.DataFrame) -> int:
     """The k every instance of the group reaches: the fewest samples any instance has."""
-    return int(g.groupby("instance_id").size().min()) if len(g) else 0
+    return int(g.groupby(unit(g)).size().min()) if len(g) else 0
 
 
 def per_instance(g: pd.DataFrame, kind: str, k: int) -> pd.Series:
-    """The metric's value for each instance of `g` (index: instance_id); nan where k > its samples."""
-    out = {}
-    for s in instances(g):
+    """The metric's value for each instance of `g` (index: instance_id, or (run_dir, instance_id)
+    when `g` pools runs); nan where k > its samples."""
+    out: dict[Any, float] = {}
+    for key, s in instances(g):
+        key = key[0] if isinstance(key, tuple) and len(key) == 1 else key
         correct = s["correct"].astype(bool).to_numpy()
         n = len(correct)
         if k > n:
-            out[s["instance_id"].iloc[0]] = math.nan
+            out[key] = math.nan
         elif kind == "pass":
-            out[s["instance_id"].iloc[0]] = pass_at_k(n, int(correct.sum()), k)
+            out[key] = pass_at_k(n, int(correct.sum()), k)
         elif kind == "mean":
-            out[s["instance_id"].iloc[0]] = float(correct[:k].mean())
+            out[key] = float(correct[:k].mean())
         else:
             first = s.iloc[:k]
             winner = majority(first["parsed_answer"].tolist())
             right = winner is not None and bool(first.loc[first["parsed_answer"].astype(str) == winner,
                                                           "correct"].any())
-            out[s["instance_id"].iloc[0]] = float(right)
-    return pd.Series(out, dtype=float)
+            out[key] = float(right)
+    return pd.Series(list(out.values()), index=pd.Index(list(out.keys()), tupleize_cols=False), dtype=float)
 
 
 def estimate(g: pd.DataFrame, kind: str, k: int, seed: int = 0) -> tuple[float, float, float]:
@@ -133,6 +142,6 @@ def sampling_table(df: pd.DataFrame, keys: list[str], ks: list[int] | None = Non
             for k in ks or range(1, n + 1):
                 value, lo, hi = estimate(g, kind, k)
                 rows.append(dict(zip(keys, values, strict=True)) | {
-                    "metric": f"{kind}@{k}", "k": k, "repeats": n, "instances": g["instance_id"].nunique(),
+                    "metric": f"{kind}@{k}", "k": k, "repeats": n, "instances": len(instances(g)),
                     "value": value, "lo": lo, "hi": hi})
     return pd.DataFrame(rows)
