@@ -5,6 +5,8 @@ aclose) and return typed results; the CLI, the benchmarks and the tests go throu
     result = mplm_bench.run("sudoku", "mplm", backend="scripted", task_options={"size": 4}, n=3)
     result.manifest.status          # "complete"; the manifest as a pydantic model
     result.samples()                # one row per sample (pandas, read on demand)
+    result.report()                 # the `report` table (with --repeats: pass@k, mean@k, maj@k)
+    result.sampling_metrics()       # pass@k / mean@k / maj@k for every k ≤ repeats, with intervals
 
 pandas and pyarrow are imported only when a frame is asked for, engines only when a backend is
 built, so `import mplm_bench` stays light.
@@ -87,6 +89,15 @@ class RunResult:
 
         return load_calls(self.dir, instance_id=instance_id, columns=columns)
 
+    def report(self, by: list[str] | None = None) -> pd.DataFrame:
+        """The `mplm-bench report` table, unrounded (analysis/report.py)."""
+        return report_frame(self.samples(), by)
+
+    def sampling_metrics(self, ks: list[int] | None = None, by: list[str] | None = None) -> pd.DataFrame:
+        """pass@k, mean@k, maj@k per report group for every k ≤ its repeats (or `ks`), each with
+        its 95% interval: one row per (group, metric) (analysis/sampling.py)."""
+        return sampling_frame(self.samples(), ks, by)
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -98,6 +109,26 @@ class SweepResult:
         from mplm_bench.analysis.load import load_samples
 
         return load_samples([r.dir for r in self.runs])
+
+    def report(self, by: list[str] | None = None) -> pd.DataFrame:
+        return report_frame(self.samples(), by)
+
+    def sampling_metrics(self, ks: list[int] | None = None, by: list[str] | None = None) -> pd.DataFrame:
+        return sampling_frame(self.samples(), ks, by)
+
+
+def report_frame(samples: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    from mplm_bench.analysis.report import summarize
+
+    return summarize(samples, by)
+
+
+def sampling_frame(samples: pd.DataFrame, ks: list[int] | None = None,
+                   by: list[str] | None = None) -> pd.DataFrame:
+    from mplm_bench.analysis.report import group_keys
+    from mplm_bench.analysis.sampling import sampling_table
+
+    return sampling_table(samples, group_keys(samples, by), ks)
 
 
 def config(task: str, strategy: str, *, backend: str = "vllm", model: str | None = None,

@@ -25,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 model_app = typer.Typer(help="The embedded default model and the shipped protocol models.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+recipe_app = typer.Typer(help="Reproduction recipes: published results, their runs and figures (configs/recipes/).", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
 
 _WHAT = "What to run"
 _ENGINE = "Backend and model"
@@ -300,6 +302,40 @@ def model_list() -> None:
     print("embedded SmolLM2-135M-Instruct (--model smollm2): the default everywhere else")
 
 
+@recipe_app.command("list")
+@handles_errors()
+def recipe_list() -> None:
+    """Each recipe: its name, what it reproduces, and where the figures are from."""
+    from mplm_bench.recipes.schema import load_recipe, recipe_files
+
+    for path in recipe_files():
+        r = load_recipe(path.stem)
+        figures = ", ".join(f"{f.metric} {f.value:g}" for f in r.reported)
+        print(f"{r.name}  {r.title}\n    {r.source.paper}; {r.source.where}; {r.source.url}\n"
+              f"    -t {r.run.task} -s {r.run.strategy}, model {r.model or '(not released: --model)'}; "
+              f"reported: {figures}")
+
+
+@recipe_app.command("run")
+@handles_errors(interrupted=_RESUME)
+def recipe_run(
+    name: Annotated[str, typer.Argument(help="A recipe name (see `recipe list`) or a recipe YAML file.", show_default=False)],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="vllm (default), openai, or scripted (the offline form: generated problems or --data, no model).", rich_help_panel=_ENGINE)] = "vllm",
+    model: Annotated[str | None, typer.Option(help="Instead of the recipe's model (needed where it is not released).", rich_help_panel=_ENGINE)] = None,
+    data: Annotated[str | None, typer.Option(help="A local copy of the split instead of the hub dataset.", rich_help_panel=_WHAT)] = None,
+    n: Annotated[int | None, typer.Option("-n", help="Instances (default: the recipe's).", rich_help_panel=_WHAT)] = None,
+    out: Annotated[Path, typer.Option(help="Output root.", rich_help_panel=_OUT)] = Path("results"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be fetched and run; run nothing.", rich_help_panel=_OUT)] = False,
+    fmt: FormatOpt = "rich",
+    fail_outside: Annotated[bool, typer.Option("--fail-outside", help="Exit 1 when a measured figure is outside the recipe's tolerance.", rich_help_panel=_OUT)] = False,
+) -> int:
+    """Print what the recipe fetches and runs, run it, then the paper's figures beside the measured ones."""
+    _check_format(fmt)
+    from mplm_bench.recipes.run import run_recipe
+
+    return run_recipe(name, backend, model, data, n, out, dry_run, fmt, fail_outside)
+
+
 _SWEEP = "Sweep"
 _SELECT = "Which samples"
 _FORMAT = "Output"
@@ -380,10 +416,10 @@ def report(
 @handles_errors()
 def plot(
     paths: Annotated[list[Path], typer.Argument(help="Run folders or roots holding runs.", show_default=False)],
-    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline, streaming or diversity.", rich_help_panel=_FORMAT)],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="scaling, accuracy-compute, timeline, streaming, diversity or sampling (pass@k / mean@k / maj@k against k).", rich_help_panel=_FORMAT)],
     out: Annotated[list[Path], typer.Option("--out", "-o", help="FILE.png|pdf|svg (repeat for several formats).", rich_help_panel=_FORMAT)],
-    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path or a column; timeline: virtual, wall or cp; diversity: conformity (default), agreement or a diversity column.", rich_help_panel=_FORMAT)] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input).", rich_help_panel=_FORMAT)] = None,
+    x: Annotated[str | None, typer.Option(help="x axis. scaling: a size column (default n_cells, else size); accuracy-compute: gen, ttc, critical-path, latency, accel, apr-tokens or a column; timeline: virtual, wall or cp; diversity: conformity (default), agreement or a diversity column.", rich_help_panel=_FORMAT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="scaling: y columns (default critical_path_tokens and peak_context_tokens); streaming: the y column (default latency_after_input); sampling: pass, mean, maj (default all three).", rich_help_panel=_FORMAT)] = None,
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Only samples with column=value.", rich_help_panel=_SELECT)] = None,
     instance: Annotated[str | None, typer.Option(help="timeline: the instance id (default: the first).", rich_help_panel=_SELECT)] = None,
     repeat: Annotated[int, typer.Option(help="timeline: the repeat.", rich_help_panel=_SELECT)] = 0,
@@ -405,7 +441,7 @@ def plot(
 def compare(
     a: Annotated[Path, typer.Argument(help="Baseline run folder.", show_default=False)],
     b: Annotated[Path, typer.Argument(help="Run folder compared against A (same instances).", show_default=False)],
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens).", rich_help_panel=_SELECT)] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Sample columns, pass@K / mean@K / maj@K (with --repeats, paired per instance) or speedup (mean token latency A / B) to compare (default: correct, gen_tokens, critical_path_tokens, peak_context_tokens, plus speedup when B is adaptive).", rich_help_panel=_SELECT)] = None,
     fmt: FormatOpt = "rich",
     fail_if_worse: Annotated[bool, typer.Option("--fail-if-worse", help="Exit 1 when B is worse than A beyond the tolerance (the whole 95% interval past it).", rich_help_panel=_FORMAT)] = False,
     tol_accuracy: Annotated[float, typer.Option(help="Tolerated accuracy drop, absolute (0.02 = 2 points).", rich_help_panel=_FORMAT)] = 0.0,

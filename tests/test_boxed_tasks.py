@@ -119,7 +119,8 @@ def test_scripted_traces_parse_under_their_own_dialect(task, name):
         assert r.score.correct and str(r.world.metrics.status) == "ok"
         assert x["activated"] and x["blocks"] == 1 and x["format_failures"] == 0
         assert x["threads_per_block"] >= (2 if name == "parallel-r1" else 1)
-        assert x["acceleration"] >= 1.0 and 0 < x["parallel_ratio"] < 1
+        assert x["avg_parallelism"] >= 1.0 and 0 < x["thread_token_share"] < 1
+        assert x["acceleration_ratio"] == pytest.approx(1 - x["token_latency"] / x["total_tokens"], abs=1e-4)
         assert x["token_latency"] == r.world.metrics.critical_path_tokens
 
 

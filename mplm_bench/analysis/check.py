@@ -14,6 +14,10 @@ every group the report would show (task, size, strategy and any setting that var
   critical_path_tokens: {max: 1500}   # a sample column: its mean per sample
   gen_tokens.median: {max: 20000}     # COLUMN.AGG, AGG one of mean median min max sum
   peak_context_tokens.max: {min: 100, max: 3000}
+- where: {strategy: threadweaver}     # with --repeats: pass@k, mean@k (avg@k), maj@k (cons@k)
+  pass@8: {min: 0.9}                  # over the group's instances (analysis/sampling.py)
+  maj@8: {min: 0.8}
+  activation_ratio: {min: 0.9}        # and the group rates of analysis/system_metrics.py
 ```
 
 Bounds are inclusive. A rule whose `where` selects no sample is itself a violation, so a check
@@ -30,6 +34,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mplm_bench.analysis import sampling, system_metrics
 from mplm_bench.analysis.load import load_samples, select
 from mplm_bench.analysis.report import group_keys
 from mplm_bench.analysis.tables import key_text
@@ -106,12 +111,12 @@ def load_spec(path: Path) -> list[tuple[Rule, dict[str, Bound | StatusBound]]]:
 
 
 def validate_metric(df: pd.DataFrame, metric: str) -> None:
-    if metric in ("accuracy", "n", "status"):
+    if metric in ("accuracy", "n", "status") or sampling.parse_metric(metric) or metric in system_metrics.RATES:
         return
     col, _, agg = metric.partition(".")
     if col not in df.columns or (agg or "mean") not in AGGREGATES:
-        raise ConfigError(f"unknown metric {metric!r} (accuracy, n, status, or a sample column "
-                          f"with an optional .{'|.'.join(AGGREGATES)})")
+        raise ConfigError(f"unknown metric {metric!r} (accuracy, n, status, pass@K, mean@K, maj@K, "
+                          f"or a sample column with an optional .{'|.'.join(AGGREGATES)})")
     if not (pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col])):
         raise ConfigError(f"metric {metric!r}: column {col!r} is not numeric")
 
@@ -133,6 +138,10 @@ def metric_value(g: pd.DataFrame, metric: str) -> float:
         return float(g["correct"].mean())
     if metric == "n":
         return float(len(g))
+    if (kind := sampling.parse_metric(metric)) is not None:
+        return sampling.estimate(g, *kind)[0]  # nan (a failure) when an instance has < K repeats
+    if metric in system_metrics.RATES:
+        return system_metrics.rate(g, metric)
     col, _, agg = metric.partition(".")
     return float(getattr(g[col].astype(float), agg or "mean")())
 
@@ -177,7 +186,8 @@ def _judge(g: pd.DataFrame, metric: str, bound: Bound | StatusBound) -> dict[str
     value = metric_value(g, metric)
     ok = not math.isnan(value) and (bound.min is None or value >= bound.min) \
         and (bound.max is None or value <= bound.max)
-    show = (lambda v: f"{v:.1%}") if metric == "accuracy" else _exact  # noqa: E731
+    share = metric in ("accuracy", *system_metrics.RATES) or sampling.parse_metric(metric) is not None
+    show = (lambda v: "–" if math.isnan(v) else f"{v:.1%}") if share else _exact  # noqa: E731
     text = " and ".join(t for t in (f"≥ {show(bound.min)}" if bound.min is not None else "",
                                      f"≤ {show(bound.max)}" if bound.max is not None else "") if t)
     return {"value": value, "min": bound.min, "max": bound.max, "only": None, "passed": bool(ok),

@@ -6,7 +6,9 @@ NAME is also a sampling parameter, e.g. PaCoRe's `-S temperature`), the sampling
 parameters (`temperature`, `top_p`, `max_tokens`, `sampling_seed`), the instance `seed` and
 `data`, plus `run_dir`. A setting never overwrites a column the run wrote itself (`size`,
 `scheduler`); where that column says something else, the setting becomes `NAME_setting`. The
-names of the setting columns are kept in `df.attrs["settings"]`.
+names of the setting columns are kept in `df.attrs["settings"]`. Columns renamed since a run was
+written are read under today's names (`acceleration` -> `avg_parallelism`, `parallel_ratio` ->
+`thread_token_share`: analysis/system_metrics.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from mplm_bench.analysis.system_metrics import upgrade
 from mplm_bench.config import ConfigError
 from mplm_bench.results.read import read_files
 from mplm_bench.results.store import RunStore
@@ -99,6 +102,7 @@ def load_samples(paths: list[Path] | list[str] | list[Run], columns: list[str] |
         df = read_files(parts, columns=columns)
         if df.empty:
             continue  # every part of it was damaged (each named in a warning)
+        df = upgrade(df)  # a column renamed since the run was written: today's name
         for key, value in settings_of(run.manifest).items():
             if key in df.columns:
                 if _same(df[key], value):

@@ -8,6 +8,11 @@
 - `timeline`: see `timeline.py`.
 - `streaming`: latency after input end against input rate, see `streaming.py`.
 - `diversity`: accuracy against conformity or branch agreement, see `diversity_plot.py`.
+- `sampling`: pass@k, mean@k and maj@k against k with `--repeats`, see `sampling_plot.py`.
+
+`accuracy-compute --x` takes each system's efficiency metric by its column or a short name:
+`latency` (ThreadWeaver's token latency), `accel` (its acceleration ratio 1 − L/T), `apr-tokens`
+(APR's token_count), `ttc` (PaCoRe's effective test-time compute = generated tokens).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from mplm_bench.analysis.style import axis_label, check_outputs, new_figure, sav
 from mplm_bench.analysis.tables import key_text
 from mplm_bench.config import ConfigError
 
-KINDS = ("scaling", "accuracy-compute", "timeline", "streaming", "diversity")
+KINDS = ("scaling", "accuracy-compute", "timeline", "streaming", "diversity", "sampling")
 X_ALIASES = {"gen": "gen_tokens", "ttc": "gen_tokens", "critical-path": "critical_path_tokens",
-             "cp": "critical_path_tokens", "peak-context": "peak_context_tokens"}
+             "cp": "critical_path_tokens", "peak-context": "peak_context_tokens",
+             "latency": "token_latency", "accel": "acceleration_ratio", "apr-tokens": "token_count"}
+LINEAR_X = {"acceleration_ratio", "avg_parallelism"}  # ratios near 0..2: a log axis squeezes them
 DEFAULT_SCALING = ["critical_path_tokens", "peak_context_tokens"]
 
 
@@ -53,6 +60,10 @@ def plot(paths: list[str], kind: str, outs: list[Path], *, x: str | None = None,
         from mplm_bench.analysis.streaming import streaming_figure
 
         return save(streaming_figure(df, (metrics or [None])[0], width=width, title=title), outs)
+    if kind == "sampling":
+        from mplm_bench.analysis.sampling_plot import sampling_figure
+
+        return save(sampling_figure(df, metrics, width=width, title=title), outs)
     if kind == "scaling":
         fig, fits = scaling_figure(df, x=x, metrics=metrics or DEFAULT_SCALING, width=width, title=title)
         _print_fits(fits)
@@ -149,6 +160,9 @@ def accuracy_compute_figure(df: pd.DataFrame, x: str, width: float, title: str |
             lo, hi = wilson(int(g["correct"].sum()), len(g))
             rows.append(setting | {"x": g[x].mean(), "acc": g["correct"].mean(), "lo": lo, "hi": hi})
         points = pd.DataFrame(rows)
+        points = points[points["x"].notna()]  # a strategy without this column (e.g. cot's acceleration ratio)
+        if points.empty:
+            raise ConfigError(f"--x {x}: no {task} sample has it")
         for j, (strategy, p) in enumerate(points.groupby("strategy", sort=True)):
             p = p.sort_values("x")
             label, colour, marker = strategy_style(str(strategy))
@@ -161,7 +175,8 @@ def accuracy_compute_figure(df: pd.DataFrame, x: str, width: float, title: str |
                                  for k in varying if key_text(r[k]) != "–")
                 ax.annotate(note, (r["x"], r["acc"]), xytext=(2, -9 - 7 * j), textcoords="offset points",
                             fontsize=5.5, color=colour)
-        ax.set_xscale("log")
+        if x not in LINEAR_X:
+            ax.set_xscale("log")
         ax.set_ylim(-0.03, 1.08)
         ax.yaxis.set_major_formatter(_percent())
         ax.set_xlabel("mean generated tokens (effective TTC)" if x == "gen_tokens"

@@ -1,7 +1,10 @@
 """`mplm-bench report`: one row per task/size/strategy (and any setting that varies).
 
 Accuracy is the share of `correct` samples with a Wilson score 95% interval. Every other number
-is a per-sample mean, except `gen_tokens_median`.
+is a per-sample mean, except `gen_tokens_median`. With `--repeats` (an instance sampled more than
+once), the repeated-sampling metrics follow accuracy: pass@k for k = 1, 2, 4, … and the repeats n,
+mean@n and maj@n, each with its interval (analysis/sampling.py). Runs of ThreadWeaver-style,
+APR or PaCoRe strategies add their systems' own metrics (analysis/system_metrics.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mplm_bench.analysis import sampling, system_metrics
 from mplm_bench.analysis.load import Run, find_runs, load_samples, select
 from mplm_bench.analysis.stats import wilson
 
@@ -74,15 +78,26 @@ def summarize_group(g: pd.DataFrame) -> dict[str, Any]:
     return row
 
 
+def repeated(df: pd.DataFrame) -> bool:
+    """Was some instance sampled more than once (`--repeats`)?"""
+    return bool(len(df)) and bool(df.groupby(["run_dir", "instance_id"] if "run_dir" in df else
+                                             ["instance_id"]).size().max() > 1)
+
+
 def summarize(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """The report table as a DataFrame (numbers unrounded; `statuses` a dict per row)."""
     keys = group_keys(df, by)
+    with_k = repeated(df)
+    systems = system_metrics.report_columns(df)  # each system's own metrics, where runs have them
     rows = []
     for values, g in df.groupby(keys, dropna=False, sort=True):
-        rows.append(dict(zip(keys, values, strict=True)) | summarize_group(g))
+        row = dict(zip(keys, values, strict=True)) | summarize_group(g)
+        row |= system_metrics.group_values(g, systems)
+        rows.append(row | (sampling.group_columns(g) if with_k else {}))
     out = pd.DataFrame(rows)
-    cols = keys + ["n", "accuracy", "accuracy_lo", "accuracy_hi", "gen_tokens_mean",
-                   "gen_tokens_median"] + [c for c in MEAN_COLUMNS if c != "gen_tokens_mean"] + ["statuses"]
+    k_cols = list(dict.fromkeys(c for r in rows for c in r if c == "repeats" or sampling.parse_metric(c.split("_")[0])))
+    cols = keys + ["n", "accuracy", "accuracy_lo", "accuracy_hi"] + k_cols + ["gen_tokens_mean",
+                   "gen_tokens_median"] + [c for c in MEAN_COLUMNS if c != "gen_tokens_mean"] + systems + ["statuses"]
     out = out[cols]
     out.attrs["keys"] = keys
     return out
@@ -125,6 +140,8 @@ def report(paths: list[str], fmt: str, by: list[str] | None, where: dict[str, An
     if fmt == "rich":
         tables.print_rich(tables.report_view(summary), title=f"{len(df)} samples from "
                           f"{df['run_dir'].nunique()} run(s)",
-                          caption="accuracy: Wilson 95% interval; other numbers: means per sample")
+                          caption="accuracy: Wilson 95% interval; other numbers: means per sample"
+                          + ("; pass@k, mean@k: bootstrap over instances, maj@k: Wilson over instances"
+                             if "repeats" in summary else ""))
         return None
     return tables.render(summary, fmt, view=tables.report_view(summary))

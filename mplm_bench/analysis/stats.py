@@ -90,3 +90,16 @@ def fit_power_law(x: np.ndarray, y: np.ndarray) -> PowerFit | None:
     ss_tot = float(((ly - ly.mean()) ** 2).sum())
     r2 = 1 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
     return PowerFit(float(slope), float(math.exp(intercept)), r2, len(x))
+
+
+def bootstrap_mean(values: np.ndarray, resamples: int = 2_000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean (units resampled with replacement; fixed seed)."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or len(v) == 0:
+        return (math.nan, math.nan)
+    if np.all(v == v[0]):
+        return (float(v[0]), float(v[0]))  # every resample is the same
+    idx = np.random.default_rng(seed).integers(0, len(v), size=(resamples, len(v)))
+    lo, hi = np.percentile(v[idx].mean(axis=1), [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return (float(lo), float(hi))

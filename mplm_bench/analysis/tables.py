@@ -14,7 +14,7 @@ import pandas as pd
 
 FORMATS = ("rich", "csv", "markdown", "json")
 _LEFT = {"task", "strategy", "status", "statuses", "backend", "model", "scheduler", "metric",
-         "rule", "where", "group", "check", "value", "bound", "result", "verdict", "cell"}
+         "rule", "where", "group", "check", "value", "bound", "result", "verdict", "cell", "note"}
 
 
 def num(x: Any, digits: int | None = None) -> str:
@@ -61,6 +61,9 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
         row |= {
             "n": str(r["n"]),
             "accuracy [95% CI]": pct(r["accuracy"], r["accuracy_lo"], r["accuracy_hi"]),
+        }
+        row |= sampling_view(r, summary)
+        row |= {
             "gen tok mean": num(r["gen_tokens_mean"]),
             "gen tok median": num(r["gen_tokens_median"]),
             "critical path": num(r["critical_path_tokens_mean"]),
@@ -72,6 +75,9 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             "statuses": statuses_text(r["statuses"]),
             "wall s": num(r["wall_s_mean"], 2),
         }
+        row |= {head: (pct(r[col]) if col.endswith(("_ratio", "_rate")) and col != "acceleration_ratio_mean"
+                       else num(r[col], 3 if col == "acceleration_ratio_mean" else None))
+                for col, head in SYSTEM_HEADS.items() if col in summary}
         if summary.get("sim_latency_s_mean", pd.Series(dtype=float)).notna().any():
             row["sim s"] = num(r["sim_latency_s_mean"], 2)  # simulated seconds per sample
         if summary.get("latency_after_input_mean", pd.Series(dtype=float)).notna().any():
@@ -81,6 +87,34 @@ def report_view(summary: pd.DataFrame) -> pd.DataFrame:
             row["CP after input"] = num(r["cp_tokens_after_input_mean"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SYSTEM_HEADS = {  # analysis/system_metrics.py: the report's column -> its header
+    "token_latency_mean": "token latency", "acceleration_ratio_mean": "accel. ratio",
+    "avg_parallelism_mean": "T / L", "activation_ratio": "activation",
+    "token_count_mean": "APR tokens", "longest_seq_token_count_mean": "APR longest seq",
+    "avg_seq_token_count_mean": "APR avg seq", "effective_ttc_tokens_mean": "effective TTC",
+    "emergent_correctness_rate": "emergent correct",
+}
+
+
+def sampling_view(r: dict[str, Any], summary: pd.DataFrame) -> dict[str, str]:
+    """pass@1, pass@n, mean@n, maj@n of a report row with repeats (analysis/sampling.py); the
+    headers name n when every row has the same repeats, else say `n` beside a `repeats` column."""
+    if "repeats" not in summary:
+        return {}
+    ns = set(summary["repeats"].dropna().astype(int))
+    n = int(r["repeats"]) if not math.isnan(r["repeats"]) else 0
+    name = (lambda kind: f"{kind}@{n}") if len(ns) == 1 else (lambda kind: f"{kind}@n")  # noqa: E731
+    out = {} if len(ns) == 1 else {"repeats": str(n)}
+    for head, kind, k in (("pass@1", "pass", 1), (name("pass"), "pass", n), (name("mean"), "mean", n),
+                          (name("maj"), "maj", n)):
+        if head in out or (head == "pass@1" and k == n and len(ns) == 1 and kind == "pass" and n == 1):
+            continue
+        key = f"{kind}@{k}"
+        value, lo, hi = r.get(key, math.nan), r.get(f"{key}_lo"), r.get(f"{key}_hi")
+        out[head] = pct(value) if lo == hi == value else pct(value, lo, hi)  # 100% [100, 100]: 100%
+    return out
 
 
 def markdown(view: pd.DataFrame) -> str:

@@ -5,7 +5,9 @@ their message and return only their result (tasks/countdown, docs/countdown.md).
 from pydantic import Field
 
 from mplm_bench.registry import strategies
-from mplm_bench.strategies.base import Strategy, StrategyOptions
+from mplm_bench.strategies.apr_columns import apr_columns
+from mplm_bench.strategies.base import RunContext, SampleResult, Strategy, StrategyOptions
+from mplm_bench.tasks.base import Instance, Task
 
 
 class APROptions(StrategyOptions):
@@ -21,3 +23,9 @@ class APROptions(StrategyOptions):
                      task_specific=frozenset({"sub_calls", "child_budget"}))
 class APRStrategy(Strategy):
     """APR: a root that hands sub-searches to message-only children (docs/countdown.md)."""
+
+    async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
+        result = await super().run_sample(task, instance, key, ctx)
+        score = result.score  # APR's own token counts as sample columns (strategies/apr_columns.py)
+        extra = {**apr_columns(result.world.calls), **score.extra}
+        return SampleResult(result.world, score.model_copy(update={"extra": extra}))

@@ -119,6 +119,7 @@ class PaCoReStrategy(Strategy):
         refs: list[str] = []
         ref_ids: list[str] = []
         refs_in, dropped = [], {"truncated": 0, "empty": 0}
+        inputs: list[list[str]] = []  # the ids of the references each round read
         generated, capped = 0, False
         for r, width in enumerate(schedule, 1):
             # round 1, and any round whose predecessor left nothing usable, sends the task prompt
@@ -127,6 +128,7 @@ class PaCoReStrategy(Strategy):
                                     first_index=sum(schedule[: r - 1]), consumed=",".join(ref_ids))
             rounds.append(trajs)
             refs_in.append(len(refs))
+            inputs.append(list(ref_ids) if refs else [])
             generated += sum(t.world.metrics.gen_tokens for t in trajs)
             if r == len(schedule):
                 break
@@ -148,17 +150,32 @@ class PaCoReStrategy(Strategy):
         # each reference is a message to every trajectory of the round that reads it
         m.n_messages += sum(n * len(trajs) for n, trajs in zip(refs_in, rounds, strict=True))
         m.wall_s = time.perf_counter() - started
+        correct = {t.id: task.score(instance, t.world.metrics.answer).correct for trajs in rounds for t in trajs}
         m.extra = {
             "rounds": [len(t) for t in rounds],
             "effective_ttc_tokens": m.gen_tokens,  # every trajectory, final round included
             **round_stats(rounds),
             "round_refs": refs_in,
-            "round_correct": [sum(task.score(instance, t.world.metrics.answer).correct for t in trajs)
-                              for trajs in rounds],
+            "round_correct": [sum(correct[t.id] for t in trajs) for trajs in rounds],
             "dropped_truncated": dropped["truncated"],
             "dropped_empty": dropped["empty"],
             "compaction": self.options.compaction,
             "sequential": self.options.sequential,
             "temperature": sampling.temperature,
         }
-        return SampleResult(ens, task.score(instance, m.answer))
+        score = task.score(instance, m.answer)
+        columns = {"effective_ttc_tokens": m.gen_tokens, **emergent(inputs, rounds, correct)}
+        return SampleResult(ens, score.model_copy(update={"extra": {**columns, **score.extra}}))
+
+
+def emergent(inputs: list[list[str]], rounds: list[list[Trajectory]], correct: dict[str, bool]) -> dict[str, int]:
+    """PaCoRe's Emergent Correctness Rate, per sample (its report, §4 and Figure 5: "the
+    probability of generating a correct solution given input messages that are all incorrect"):
+    `emergent_trials`, the trajectories that read references all of which were wrong, and
+    `emergent_correct`, how many of them were right. The rate is their ratio over a group."""
+    trials = hits = 0
+    for ids, trajs in zip(inputs, rounds, strict=True):
+        if ids and not any(correct[i] for i in ids):
+            trials += len(trajs)
+            hits += sum(correct[t.id] for t in trajs)
+    return {"emergent_trials": trials, "emergent_correct": hits}

@@ -81,4 +81,6 @@ class SCStrategy(Strategy):
             "effective_ttc_tokens": m.gen_tokens,
             "temperature": sampling.temperature,
         }
-        return SampleResult(ens, task.score(instance, m.answer))
+        score = task.score(instance, m.answer)  # every token of every trajectory: PaCoRe's effective TTC
+        return SampleResult(ens, score.model_copy(update={"extra": {"effective_ttc_tokens": m.gen_tokens,
+                                                                    **score.extra}}))

@@ -1,10 +1,18 @@
 """Sample columns of the adaptive strategies, from the sample's call records.
 
-ThreadWeaver reports token latency (the longest chain of generated tokens: trunk steps plus, per
-block, its longest thread; the runtime's critical path), acceleration (total / token latency),
-parallel ratio (tokens generated inside blocks / total), blocks, threads per block and activation
-(did the sample fork at all). Header and join bytes are inserted by the controller, not generated,
-so they are prompt tokens here and count in neither.
+Under ThreadWeaver's names and definitions (facebookresearch/threadweaver,
+threadweaver_rl/deepscaler/rewards/math_rewardv2.py `get_parallel_stats`; docs/metrics.md):
+`token_latency` L (its `num_tokens_in_the_longest_thread`: sequential tokens plus, per block, its
+longest thread; the runtime's critical path), `total_tokens` T (`total_num_tokens`),
+`acceleration_ratio` = 1 − L/T, `blocks` (`parallel_count`; Parallel-R1's `num_parallel`),
+`threads_per_block` and `activated` (`with_parallel`; its mean is the activation ratio).
+
+Ours, under names of their own: `avg_parallelism` = T/L (work over span; this column was
+`acceleration` before, renamed because ThreadWeaver's acceleration ratio is 1 − L/T) and
+`thread_token_share` = tokens generated inside threads / T (was `parallel_ratio`; ThreadWeaver's
+parallel ratio also counts a block's outlines and wrappers, text the trunk writes here in the
+same step as what precedes the block, so it cannot be told apart by call). Header and join bytes
+are inserted by the controller, not generated: prompt tokens here, in neither L nor T.
 """
 
 from __future__ import annotations
@@ -38,8 +46,9 @@ def adaptive_columns(calls: list[CallRecord], critical_path: float, branch_close
     return {
         "token_latency": float(critical_path),
         "total_tokens": total,
-        "acceleration": round(total / critical_path, 4) if critical_path > 0 else 0.0,
-        "parallel_ratio": round(inside / total, 4) if total else 0.0,
+        "acceleration_ratio": round(1 - critical_path / total, 4) if total else 0.0,
+        "avg_parallelism": round(total / critical_path, 4) if critical_path > 0 else 0.0,
+        "thread_token_share": round(inside / total, 4) if total else 0.0,
         "blocks": len(widths),
         "threads_per_block": round(sum(widths) / len(widths), 3) if widths else 0.0,
         "activated": bool(widths),

@@ -8,12 +8,14 @@ each controller step from it.
 
 from __future__ import annotations
 
+import random
 from abc import abstractmethod
 from typing import Any
 
 from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError
 from mplm_bench.tasks.boxed.answers import final_answer, last_boxed, verify
+from mplm_bench.tasks.boxed.corrupt import corrupt_boxed
 from mplm_bench.tasks.boxed.final import FINAL_ANSWER, FinalAnswer
 from mplm_bench.tasks.boxed.profiles import upstream_problem
 from mplm_bench.tasks.boxed.trace_policy import trace_policy
@@ -64,6 +66,10 @@ class BoxedTask(Task):
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
         return trace_policy(lambda user: self._write(protocol, user), protocol)
+
+    def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
+        """A wrong final answer for the noisy scripted backend (see `corrupt.py`)."""
+        return corrupt_boxed(response, rng)
 
     def _write(self, protocol: Protocol, user: str) -> str:
         if is_synthesis(user):  # PaCoRe: synthesis over the references' final boxed answers
