@@ -89,7 +89,9 @@ class ServerTokenizer:
             if (got := self._chats.get(key)) is not None:
                 return got
         ids = _ids(self._post("/tokenize", {"messages": messages, "add_generation_prompt": True}))
-        text = self._post("/detokenize", {"tokens": ids}).get("prompt")
+        # SGLang detokenizes without special tokens unless told (vLLM always keeps them)
+        got = self._post("/detokenize", {"tokens": ids, "skip_special_tokens": False})
+        text = got.get("prompt", got.get("text"))
         if not isinstance(text, str):
             raise BackendError("/detokenize did not answer with a prompt")
         with self._lock:
