@@ -122,9 +122,13 @@ class OpenAIBackend:
         self.max_model_len = opts.max_model_len or (int(reported) if reported else None)
         # a plain client for the server's /tokenize (rendering runs off the event loop, in threads)
         self._sync = httpx.Client(timeout=httpx.Timeout(min(60.0, opts.timeout_s), connect=10.0))
-        self._renderer, self._server_tokenized, tokenizer_digest = self._make_renderer()
+        try:
+            self._renderer, self._server_tokenized, tokenizer_digest = self._make_renderer()
+            self.stop_report = self._probe_stops() if opts.stop_probe and opts.replay is None else "unchecked"
+        except BaseException:
+            self._sync.close()
+            raise
         self.served = {"id": self.model, "root": card.get("root"), "tokenizer_digest": tokenizer_digest}
-        self.stop_report = self._probe_stops() if opts.stop_probe and opts.replay is None else "unchecked"
         self._client: Any = None  # httpx.AsyncClient, made in the event loop that uses it
         self._gate: asyncio.Semaphore | None = None
         self._inflight: dict[str, tuple[asyncio.Task[Completion], _Stream]] = {}
@@ -178,6 +182,8 @@ class OpenAIBackend:
         def complete(body: dict[str, Any]) -> dict[str, Any]:
             r = self._sync.post(f"{self.base_url}/completions", json={"model": self.model, **body},
                                 headers=self._headers)
+            if r.status_code in (400, 422):  # a parameter it does not take: the probe says nothing
+                return {}
             if r.status_code >= 400:
                 raise BackendError(f"the server at {_public(self.base_url)} answered a probe completion with "
                                    f"HTTP {r.status_code}: {' '.join(r.text.split())[:200]} (does it serve "
