@@ -103,3 +103,16 @@ def test_profiles_and_prompt_files(tmp_path):
 ])
 def test_final_answer(text, expected):
     assert final_answer(text) == expected
+
+
+@pytest.mark.parametrize("dialect", ["threadweaver", "parallel-r1", "multiverse"])
+def test_a_trained_dialect_tokenizer_holds_its_tags_as_special_tokens(dialect):
+    """`mplm-bench train -p DIALECT` builds its tokenizer like the released checkpoints'."""
+    from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
+    from mplm_bench.train.tokenizer import build_tokenizer
+
+    tags = SPECIAL_TAGS[dialect]
+    tok = build_tokenizer(["Compute 12 × 34. " + " ".join(tags)] * 4, 300, tags)
+    for tag in tags:
+        assert tok.encode(f"x{tag}y").tokens[1] == tag  # one token, wherever it stands
+    assert tok.decode(tok.encode("".join(tags)).ids, skip_special_tokens=True) == ""

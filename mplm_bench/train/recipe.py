@@ -48,6 +48,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
 
     from mplm_bench.models.protocol_models import PROBLEMS_FILE
     from mplm_bench.results.manifest import git_state
+    from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
     from mplm_bench.train.card import problem_keys, write_card
     from mplm_bench.train.data import chat_texts, encode_rows, read_chats, read_first_calls
     from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
@@ -64,7 +65,8 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
         first_calls = read_first_calls(data_dir, "train")
         export_card = (data_dir / "README.md").read_text()
         keys = problem_keys(data_dir, opts)
-    tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size)
+    tags = SPECIAL_TAGS.get(opts.protocol, ())  # a dialect's tags: added special tokens, as upstream
+    tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size, tags)
     rows = encode_rows(tok, train_chats, opts.max_len, first_calls)
     dropped = len(train_chats) - len(rows)
     log(f"{len(rows):,} training rows ({dropped} longer than {opts.max_len} dropped), "
@@ -87,7 +89,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     log(f"held-out steps reproduced exactly: {heldout[0]}/{heldout[1]}")
     opts.out.mkdir(parents=True, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(opts.out, safe_serialization=True)
-    save_tokenizer(tok, opts.out, opts.max_len)
+    save_tokenizer(tok, opts.out, opts.max_len, tags)
     (opts.out / PROBLEMS_FILE).write_text("".join(k + "\n" for k in sorted(keys)))
     card = {
         "task": opts.task, "protocol": opts.protocol, "task_options": opts.task_options,

@@ -34,8 +34,10 @@ SPLIT_PATTERN = (
 )
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
-    """Train BPE on `texts`; returns a `tokenizers.Tokenizer` with the ChatML specials as ids 0-2."""
+def build_tokenizer(texts: Iterable[str], vocab_size: int, tags: tuple[str, ...] = ()) -> object:
+    """Train BPE on `texts`; returns a `tokenizers.Tokenizer` with the ChatML specials as ids 0-2,
+    then `tags` as added special tokens (a dialect's control tags, as the released adaptive
+    checkpoints hold them: tasks/boxed/profiles.py `SPECIAL_TAGS`)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -45,14 +47,14 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> object:
     ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+        vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, *tags], show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2,
     )
     tok.train_from_iterator(texts, trainer)
     return tok
 
 
-def save_tokenizer(tok: object, folder: Path, model_max_length: int) -> None:
+def save_tokenizer(tok: object, folder: Path, model_max_length: int, tags: tuple[str, ...] = ()) -> None:
     """tokenizer.json plus the config files transformers (and so vLLM) read; ChatML template."""
     folder.mkdir(parents=True, exist_ok=True)
     tok.save(str(folder / "tokenizer.json"))  # type: ignore[attr-defined]
@@ -62,6 +64,8 @@ def save_tokenizer(tok: object, folder: Path, model_max_length: int) -> None:
         "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,
         "model_max_length": model_max_length, "chat_template": CHATML_TEMPLATE,
     }
+    if tags:
+        config["additional_special_tokens"] = list(tags)
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     specials = {"bos_token": BOS, "eos_token": EOS, "pad_token": PAD}
     (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")

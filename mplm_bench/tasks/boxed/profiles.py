@@ -42,6 +42,18 @@ PARALLEL_R1 = PromptProfile("parallel-r1", None, (
     "Problem: {problem}"))
 MULTIVERSE = PromptProfile(
     "multiverse", "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", "{problem}\n")
+# The control tags each system adds to its tokenizer as special tokens: what a checkpoint built
+# like theirs holds (train/recipe.py), and why the engines must keep special tokens in the text.
+# threadweaver_sft/src/utils.py `add_and_init_special_tokens`; Parallel-R1's controller encodes these
+# six as single tokens (verl/verl/parallel_thinking_generation_v3/parallel_thinking_loop_v3.py);
+# ryogishiki-0217/Multiverse @6283064 Multiverse/train/utils.py.
+SPECIAL_TAGS = {
+    "threadweaver": ("<Think>", "</Think>", "<Parallel>", "</Parallel>", "<Outlines>", "</Outlines>",
+                     "<Outline>", "</Outline>", "<Thread>", "</Thread>", "<Conclusion>", "</Conclusion>"),
+    "parallel-r1": ("<Parallel>", "</Parallel>", "<Path>", "</Path>", "<Summary>", "</Summary>"),
+    "multiverse": ("<Think>", "</Think>", "<Parallel>", "</Parallel>", "<Goal>", "</Goal>", "<Outline>",
+                   "</Outline>", "<Path>", "</Path>", "<Conclusion>", "</Conclusion>"),
+}
 UPSTREAM = {p.name: p for p in (THREADWEAVER, PARALLEL_R1, MULTIVERSE)}
 HARNESS = "harness"  # the task's own prompt under `serial`, with the harness's system message
 
