@@ -15,7 +15,7 @@ from mplm_bench.models.protocol_models import (
     shipped_model,
     shipped_models,
 )
-from mplm_bench.plan import plan
+from mplm_bench.plan import plan, with_default_model
 from mplm_bench.tasks.sudoku.task import SudokuOptions
 
 SHIPPED = ("sudoku-4x4-mplm", "sudoku-4x4-fj", "sudoku-4x4-serial")
@@ -52,7 +52,9 @@ def test_plan_names_the_default_in_the_config_so_runs_keep_their_own_ids(tmp_pat
     embedded = plan(RunConfig(backend="vllm", model="smollm2", **base))
     assert embedded.cfg.model == "smollm2" and embedded.training_overlap is None
     assert embedded.cfg.run_id() != p.cfg.run_id()
-    assert plan(RunConfig(backend="openai", backend_options={"base_url": "http://127.0.0.1:1"}, **base)).cfg.model is None
+    # a server serves what it serves: no default (plan asks the server, so the rule alone here)
+    openai = RunConfig(backend="openai", backend_options={"base_url": "http://127.0.0.1:1"}, **base)
+    assert with_default_model(openai, p.task).model is None
     assert plan(RunConfig(backend="vllm", **(base | {"task_options": {"size": 9}}))).cfg.model is None
 
 
