@@ -149,7 +149,8 @@ class DeepConfStrategy(Strategy):
                     voters.append((t, lowest_group_confidence(t.confs, o.window_size)))
             _, totals = weighted_vote([t.score.parsed for t, _ in voters], [c for _, c in voters])
             reached = len(voters) >= o.consensus_min_votes and consensus(totals) >= o.consensus_threshold
-        return voters, threshold, reached
+        # a consensus stop is one that left traces of the budget unstarted
+        return voters, threshold, reached and len(traces) < o.total_budget
 
     @staticmethod
     def _trace(traj: Trajectory, task: Task, instance: Instance, watch: ConfidenceWatch, warmup: bool) -> Trace:
