@@ -87,7 +87,13 @@ class Trace:
 
     @property
     def stopped(self) -> bool:
+        """The window rule fired: the trace does not vote (upstream: `gconf_threshold`)."""
         return self.watched is not None and self.watched.stopped_at is not None
+
+    @property
+    def aborted(self) -> bool:
+        """It fired while the trace ran, and the trace was cut (not ended before the abort landed)."""
+        return self.stopped and self.watched is not None and self.watched.aborted
 
     @property
     def tokens(self) -> int:
@@ -175,7 +181,7 @@ class DeepConfStrategy(Strategy):
             m.status, m.answer = first.status, None
             m.detail = "no trace voted" + (f" ({first.detail})" if first.detail else "")
         m.wall_s = time.perf_counter() - started
-        stopped = [t for t in traces if t.stopped]
+        stopped = [t for t in traces if t.aborted]
         saved, estimated = tokens_saved(traces, o.total_budget)
         columns = {
             "traces_started": len(traces),
@@ -209,11 +215,11 @@ def tokens_saved(traces: list[Trace], budget: int) -> tuple[int, bool]:
     (the scripted step was generated whole, then cut); elsewhere it, and an unstarted trace's, is
     estimated as the mean length of this sample's traces that ran to their end (0 if none did).
     Returns (tokens, whether any part was estimated)."""
-    ran = [t.tokens for t in traces if not t.stopped]
+    ran = [t.tokens for t in traces if not t.aborted]
     mean_len = sum(ran) / len(ran) if ran else 0.0
     saved, estimated = 0.0, False
     for t in traces:
-        if not t.stopped:
+        if not t.aborted:  # ran to its end (a rule that fired as it ended saved nothing)
             continue
         w = t.watched
         assert w is not None
