@@ -216,6 +216,7 @@ strategies: ClassRegistry[type[Strategy]] = ClassRegistry(
         "mplm": "mplm_bench.strategies.mplm",
         "pacore": "mplm_bench.strategies.pacore",
         "sc": "mplm_bench.strategies.sc",
+        "deepconf": "mplm_bench.strategies.deepconf",
         "threadweaver": "mplm_bench.strategies.threadweaver",
         "parallel-r1": "mplm_bench.strategies.parallel_r1",
         "multiverse": "mplm_bench.strategies.multiverse",

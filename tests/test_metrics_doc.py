@@ -18,7 +18,7 @@ from mplm_bench.results.schema import CALL_COLUMNS, SAMPLE_COLUMNS
 from mplm_bench.results.store import RunStore
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
-COMBOS = [("sudoku", s, {"size": 4}) for s in ("cot", "fj", "mplm", "sc", "pacore")] + \
+COMBOS = [("sudoku", s, {"size": 4}) for s in ("cot", "fj", "mplm", "sc", "pacore", "deepconf")] + \
     [(t, s, {}) for t in ("sat", "longqa") for s in ("cot", "fj", "mplm")] + \
     [("countdown", s, {}) for s in ("sos", "apr")] + \
     [("multiply", s, {}) for s in ("cot", "threadweaver", "parallel-r1", "multiverse", "sc", "pacore")] + \

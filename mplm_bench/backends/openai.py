@@ -16,6 +16,9 @@ Replay (`-M replay=scripted`, as on the vllm backend): the task's reference poli
 step's text and the server is asked for exactly that many tokens (`min_tokens` = `max_tokens`,
 `ignore_eos`: extra body parameters vLLM's OpenAI server accepts); its text is discarded.
 
+Log-probabilities (`Sampling.logprobs`, DeepConf): `logprobs: k` in the request; each streamed
+chunk's `choices[].logprobs.top_logprobs` becomes token confidences (runtime/confidence.py).
+
 Uses httpx (imported when the backend is built). The API key is sent as a bearer token and never
 appears in `describe()`, errors or logs.
 """
@@ -54,6 +57,7 @@ from mplm_bench.backends.served import (
 from mplm_bench.backends.stop_probe import probe_stops
 from mplm_bench.registry import backends
 from mplm_bench.runtime.backend import BackendError, Completion, Request
+from mplm_bench.runtime.confidence import token_confidence
 from mplm_bench.tasks.base import Policy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"  # where `vllm serve` listens by default
@@ -98,6 +102,8 @@ class _Stream:
     usage: dict[str, Any] | None = None
     aborted: bool = False
     stop: Any = None  # vLLM's `stop_reason`: the matched stop string (or token id)
+    confs: list[float] | None = None  # token confidences, when logprobs were asked for
+    on_confidences: Any = None  # Request.on_confidences
 
 
 class OpenAIBackend:
@@ -243,6 +249,8 @@ class OpenAIBackend:
         }
         if s.seed is not None:
             body["seed"] = s.seed
+        if s.logprobs is not None:  # the legacy completions API: top-k per token (vLLM: at most 20)
+            body["logprobs"] = s.logprobs
         if call.replayed is not None:
             body |= {"min_tokens": call.max_tokens, "ignore_eos": True}
         elif request.stop:  # trimmed and put back from the reported stop (engine_common.restore_stop)
@@ -250,6 +258,8 @@ class OpenAIBackend:
         if keeps_special_tokens(request):  # vLLM's and SGLang's extra parameters
             body |= {"skip_special_tokens": False, "spaces_between_special_tokens": False}
         state = _Stream()
+        if s.logprobs is not None:
+            state.confs, state.on_confidences = [], request.on_confidences
         task = asyncio.ensure_future(self._post(body, state, call.t0, call.n_prompt))
         self._inflight[rid] = (task, state)
         try:
@@ -262,8 +272,11 @@ class OpenAIBackend:
             if not state.aborted or (current is not None and current.cancelling()):
                 raise  # our caller was cancelled, not an abort()
             text = "".join(state.parts)
-            return Completion(text, call.n_prompt, self._renderer.count(text) if text else 0, "abort",
-                              ttft_s=state.ttft, latency_s=time.perf_counter() - call.t0)
+            # with log-probabilities, one confidence per token received: the exact count
+            n = len(state.confs) if state.confs else (self._renderer.count(text) if text else 0)
+            return Completion(text, call.n_prompt, n, "abort", ttft_s=state.ttft,
+                              latency_s=time.perf_counter() - call.t0,
+                              token_confidences=_confs(state))
         finally:
             del self._inflight[rid]
 
@@ -325,6 +338,7 @@ class OpenAIBackend:
             cached_prompt_tokens=int(details.get("cached_tokens") or 0),
             ttft_s=state.ttft,
             latency_s=time.perf_counter() - t0,
+            token_confidences=_confs(state),
         )
 
     @staticmethod
@@ -337,6 +351,11 @@ class OpenAIBackend:
                 if state.ttft is None:
                     state.ttft = time.perf_counter() - t0
                 state.parts.append(text)
+            if state.confs is not None and (lp := choice.get("logprobs")):
+                new = top_logprob_confidences(lp)
+                state.confs.extend(new)
+                if new and state.on_confidences is not None:
+                    state.on_confidences(new)
             if choice.get("finish_reason"):
                 state.finish = choice["finish_reason"]
                 # vLLM: stop_reason; SGLang: matched_stop (a string, or a token id)
@@ -362,6 +381,18 @@ class OpenAIBackend:
         if client is not None:
             await client.aclose()
         self._sync.close()
+
+
+def top_logprob_confidences(logprobs: dict[str, Any]) -> list[float]:
+    """Token confidences from a completions chunk's `choices[].logprobs`: its `top_logprobs` is
+    one {token text: log-probability} per token (vLLM lists the sampled token too). Tokens whose
+    texts coincide share one key, so a token may average over fewer than k entries."""
+    tops = logprobs.get("top_logprobs") or []
+    return [token_confidence(float(v) for v in (top or {}).values()) for top in tops]
+
+
+def _confs(state: _Stream) -> tuple[float, ...] | None:
+    return tuple(state.confs) if state.confs is not None else None
 
 
 def _normalize(url: str) -> str:

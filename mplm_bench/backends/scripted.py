@@ -13,6 +13,8 @@ error model, so protocols can be compared under an imperfect "model" without a G
 what synthesis alone recovers, and synthesis training data over references that disagree.
 With `-M conformity=p` a step that received other threads' answers (PaCoRe's references) adopts
 one of them with probability p instead of reasoning for itself (`backends/conformity.py`).
+A request that asks for log-probabilities (`Sampling.logprobs`, DeepConf) gets a seeded token
+confidence per generated token, lower on the noise's wrong steps (`backends/confidence_signal.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mplm_bench.backends.confidence_signal import ConfidenceSignal
 from mplm_bench.backends.conformity import Conformity
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
@@ -62,6 +65,15 @@ class ScriptedOptions(BaseModel):
     exact_synthesis: bool = False  # the noise spares PaCoRe's synthesis steps
     # a step that received answers (PaCoRe's references) copies one with this probability
     conformity: float = Field(0.0, ge=0.0, le=1.0)
+    # the token-confidence signal a request asking for log-probabilities gets (DeepConf;
+    # backends/confidence_signal.py): mean, drop on a wrong step, per-token sd, per-step sd
+    confidence_level: float = 3.0
+    confidence_gap: float = Field(0.5, ge=0.0)
+    confidence_noise: float = Field(1.0, ge=0.0)
+    confidence_spread: float = Field(0.2, ge=0.0)
+
+
+CONFIDENCE_KEYS = ("confidence_level", "confidence_gap", "confidence_noise", "confidence_spread")
 
 
 class ScriptedBackend:
@@ -89,6 +101,8 @@ class ScriptedBackend:
             self.noise = Noise(o.error_rate, o.error_model, o.error_seed, corrupt)
         self.n_corrupted = 0  # steps the noise made wrong (tests and debugging)
         self.conformity = Conformity(o.conformity, o.error_seed)
+        self.signal = ConfidenceSignal(o.confidence_level, o.confidence_gap, o.confidence_noise,
+                                       o.confidence_spread, o.error_seed)
         self.n_adopted = 0  # steps that copied a received answer (-M conformity)
         # prompt -> response: a policy is a pure function of its prompt, and PaCoRe/SC send one
         # prompt K times in a row (a 9x9 serial trace costs ~10 ms to write, ~25 ms to count)
@@ -108,6 +122,9 @@ class ScriptedBackend:
             "exact_synthesis": self.options.exact_synthesis,
             # only when set: a resumed run from before the knob sees no setup change
             **({"conformity": self.options.conformity} if self.options.conformity else {}),
+            # only when changed: the signal is read only by requests that ask for log-probabilities
+            **{k: getattr(self.options, k) for k in CONFIDENCE_KEYS
+               if getattr(self.options, k) != ScriptedOptions.model_fields[k].default},
         }
 
     def prompt_tokens(self, request: Request, previous: tuple[tuple[str, ...], int] | None = None) -> int:
@@ -148,7 +165,11 @@ class ScriptedBackend:
         n_out = self.counter.count(text)
         noise = None if self._spared(request) or adopted is not None else self.noise
         self.n_adopted += adopted is not None
+        wrong_from: int | None = None  # the token where a corrupted step first differs
         if noise is not None and (wrong := noise.apply(request, text, n_prompt, n_out)) is not None:
+            if request.sampling.logprobs is not None:
+                k = _common_prefix(text, wrong)
+                wrong_from = self.counter.count(wrong[:k]) if k else 0
             text, n_out = wrong, self._count_edit(text, wrong)
             self.n_corrupted += 1
         finish = "stop"
@@ -160,8 +181,13 @@ class ScriptedBackend:
             n_out, finish, stop_reason = budget, "length", None
         if request.assistant is not None:
             self._remember(sample, request.segments + request.assistant + (text,), n_prompt + n_out)
+        confs = None
+        if request.sampling.logprobs is not None:
+            confs = tuple(self.signal.confidences(request, n_out, wrong_from))
+            if request.on_confidences is not None:
+                request.on_confidences(confs)  # all at once: the step is instant in wall time
         return Completion(text, n_prompt, n_out, finish, cached_prompt_tokens=min(cached, n_prompt),
-                          stop_reason=stop_reason)
+                          stop_reason=stop_reason, token_confidences=confs)
 
     def _shared_prefix(self, sample: str, segments: tuple[str, ...]) -> int:
         """Tokens of the longest earlier continuation prompt (+ its response) of this sample that

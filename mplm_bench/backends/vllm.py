@@ -10,7 +10,8 @@ Nothing from vllm or torch is imported at module import: `mplm-bench --help` sta
 API used (vLLM 0.32): `AsyncLLM.from_engine_args(AsyncEngineArgs(...))`;
 `async for out in engine.generate(TokensPrompt(prompt_token_ids=ids), SamplingParams(...), id)`
 yielding `RequestOutput` (`outputs[0].token_ids/.text/.finish_reason`, `num_cached_tokens`,
-`finished`); `await engine.abort(id)` (by the id we passed: vLLM appends a random suffix
+`finished`; with `SamplingParams(logprobs=k)`, `outputs[0].logprobs`: per new token a dict
+{token id: Logprob(logprob=...)} of the top k and the sampled token); `await engine.abort(id)` (by the id we passed: vLLM appends a random suffix
 internally and maps it back); `engine.shutdown()`. The engine object must be used from one event
 loop for its whole life: its output handler task binds to the loop of the first request.
 
@@ -63,6 +64,7 @@ from mplm_bench.backends.vllm_cpu import (
 from mplm_bench.models.embedded import EMBEDDED_ALIASES, EMBEDDED_MODEL_NAME
 from mplm_bench.registry import backends
 from mplm_bench.runtime.backend import BackendError, Completion, Request
+from mplm_bench.runtime.confidence import token_confidence
 from mplm_bench.tasks.base import Policy
 
 EMBEDDED_MAX_MODEL_LEN = 8192  # SmolLM2-135M-Instruct's trained context
@@ -251,8 +253,11 @@ class VLLMBackend:
             # so an end-of-sequence special token never reaches the text
             include_stop_str_in_output=False,
             **_special_tokens(request),
+            # top-k log-probabilities of each generated token, only when asked (DeepConf)
+            **({"logprobs": s.logprobs} if s.logprobs is not None else {}),
         )
         ids: list[int] = []
+        confs: list[float] | None = [] if s.logprobs is not None else None
         parts: list[str] = []
         ttft: float | None = None
         cached = 0
@@ -268,6 +273,13 @@ class VLLMBackend:
                     ttft = time.perf_counter() - call.t0
                 ids.extend(o.token_ids)
                 parts.append(o.text)
+                if confs is not None and o.logprobs:
+                    # DELTA output: the logprobs of the new tokens only, one {token id: Logprob}
+                    # per token, the sampled token's included (what upstream averages over)
+                    new = [token_confidence(lp.logprob for lp in d.values()) for d in o.logprobs]
+                    confs.extend(new)
+                    if request.on_confidences is not None:
+                        request.on_confidences(new)
                 cached = max(cached, out.num_cached_tokens or 0)
                 if out.finished:
                     raw_finish, raw_stop = o.finish_reason, o.stop_reason
@@ -283,6 +295,7 @@ class VLLMBackend:
             text, call.n_prompt, len(ids), finish_reason(raw_finish),
             cached_prompt_tokens=cached, ttft_s=ttft, latency_s=time.perf_counter() - call.t0,
             token_ids=tuple(ids), stop_reason=matched,
+            token_confidences=tuple(confs) if confs is not None else None,
         )
         return with_replayed_text(done, replayed, call.replayed_stop)
 

@@ -18,8 +18,9 @@ from typing import Any
 SHIPPED_DIR = Path(__file__).parent / "protocol"
 CARD_FILE = "card.json"
 PROBLEMS_FILE = "training_problems.txt"
-# the strategies a protocol's model serves: self-consistency samples the serial protocol too
-SERVES: dict[str, tuple[str, ...]] = {"serial": ("cot", "sc")}
+# the strategies a protocol's model serves: self-consistency and DeepConf sample the serial
+# protocol too
+SERVES: dict[str, tuple[str, ...]] = {"serial": ("cot", "sc", "deepconf")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,15 @@ class World:
             return
         thread = self.threads[ticket.thread_id]
         thread.steps += 1
+        if comp.finish_reason == "abort" and comp.stopped is not None:
+            # a strategy stopped the step on purpose (DeepConf's early stop): what it generated
+            # is kept and counted once; the thread is cut, like a preempted one
+            self.record(ticket, comp, end_v, end_wall, "preempted")
+            self._end_thread(thread, "preempted")
+            if thread.id == MASTER_ID:
+                self.metrics.answer = None
+                self.finish(Status.TRUNCATED, comp.stopped)
+            return
         if comp.finish_reason in ("error", "abort"):
             self.record(ticket, comp, end_v, end_wall, "error")
             self.finish(Status.ENGINE_ERROR, comp.error or f"engine ended a step with {comp.finish_reason}")
