@@ -123,6 +123,9 @@ class Scan:
     committed: list[str] = field(default_factory=list)  # names of committed pairs (batches, compacted)
     absorbed: list[Path] = field(default_factory=list)  # batches a compacted file already holds
     bad: dict[Path, str] = field(default_factory=dict)  # path -> why it is not data
+    # a listed file was gone when checked: a writer compacted or quarantined meanwhile, so this
+    # listing mixes two states of the folder (readers scan again: results/read.py)
+    vanished: bool = False
 
 
 class RunStore:
@@ -170,6 +173,8 @@ class RunStore:
             if path not in ok:
                 keys[path] = set()
                 ok[path] = intact(path, thorough, keys[path] if path.parent == self.samples_dir else None)
+                if not ok[path] and not path.exists():
+                    s.vanished = True
             return ok[path]
 
         for name in sample_names:  # compacted files first: they say which batches they hold
@@ -215,6 +220,12 @@ class RunStore:
                 s.bad[path] = "calls of an uncommitted sample"
         return s
 
+    def clean(self) -> bool:
+        """Nothing left to finish (a quick look, footers only): no temp file, no absorbed batch,
+        nothing damaged, at most one committed pair (a finished run is compacted)."""
+        scan = self.scan()
+        return not scan.bad and not scan.absorbed and len(scan.committed) <= 1
+
     def done_keys(self) -> set[Key]:
         return self.scan(thorough=True).done
 
@@ -223,9 +234,15 @@ class RunStore:
 
     def quarantine(self, scan: Scan) -> list[Path]:
         """Move every file that is not data into corrupt/samples or corrupt/calls, and delete
-        batches a compacted file already holds (a crash came between the two). Under the lock."""
+        temp files (an unfinished write holds nothing committed; a compaction's can be as large
+        as the run) and batches a compacted file already holds (a crash came between the two).
+        Under the lock."""
         moved = []
         for path, why in sorted(scan.bad.items()):
+            if path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+                log.info("%s: %s: removed", path, why)
+                continue
             target_dir = self.corrupt_dir / path.parent.name
             target_dir.mkdir(parents=True, exist_ok=True)
             target = target_dir / path.name.lstrip(".")  # a temp file's hidden name made visible
