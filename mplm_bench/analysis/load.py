@@ -23,6 +23,7 @@ import pandas as pd
 
 from mplm_bench.analysis.system_metrics import upgrade
 from mplm_bench.config import ConfigError
+from mplm_bench.results.previous import read_manifest
 from mplm_bench.results.read import read_committed
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ def find_runs(paths: list[Path] | list[str]) -> list[Run]:
             raise ConfigError(f"{path}: no runs here (a run is a folder with a manifest.json)")
         for m in found:
             try:
-                manifest = json.loads(m.read_text())
-                if not isinstance(manifest, dict):
-                    raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+                manifest = read_manifest(m)  # JSON, and a manifest's shape
             except (OSError, ValueError) as e:
                 damaged.append(f"{m}: unreadable manifest ({e})")
                 continue

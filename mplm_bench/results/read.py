@@ -44,11 +44,39 @@ def read_committed(run_dir: Path, table: str = "samples", columns: list[str] | N
         paths = scan.samples if table == "samples" else scan.calls
         if not scan.vanished:
             try:
-                return read_table(paths, columns, filters)
+                table_ = once(read_table(paths, _with_keys(columns, table), filters), table, columns)
             except PartVanished:
                 pass
+            else:
+                for path, why in scan.bad.items():  # left out by the scan: say so, as a read would
+                    if path.parent.name == table and why.startswith("damaged"):
+                        log.warning("%s: %s skipped", path, why)
+                return table_
         time.sleep(min(0.001 * 2 ** attempt, 0.05))
     return read_table(paths, columns, filters, stale_ok=True)  # still moving: read what is there
+
+
+def _keys(table: str) -> list[str]:
+    return ["instance_id", "repeat", "call"] if table == "calls" else ["instance_id", "repeat"]
+
+
+def _with_keys(columns: list[str] | None, table: str) -> list[str] | None:
+    return None if columns is None else list(dict.fromkeys([*columns, *_keys(table)]))
+
+
+def once(t: pa.Table, table: str, columns: list[str] | None) -> pa.Table:
+    """Each sample (each call) once: a copy of a part under another name (a user's `cp`, a sync
+    tool's "file (1).parquet") would otherwise count its rows twice (issue 39.6)."""
+    keys = _keys(table)
+    if t.num_rows and all(k in t.column_names for k in keys):
+        dup = t.select(keys).to_pandas().duplicated().to_numpy()
+        if dup.any():
+            log.warning("%s rows of %s are copies of rows in another part (a copied file?): counted once",
+                        int(dup.sum()), table)
+            t = t.filter(pa.array(~dup))
+    if columns is not None:
+        t = t.select([c for c in columns if c in t.column_names])
+    return t
 
 
 def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any = None,

@@ -89,6 +89,8 @@ def intact(path: Path, thorough: bool = False, keys: set[Key] | None = None) -> 
     footer = int.from_bytes(tail[:4], "little")
     if not (head == _MAGIC and tail[4:] == _MAGIC and 0 < footer <= size - 12):
         return False
+    if not of_layout(path):
+        return False
     if thorough:
         try:
             f = pq.ParquetFile(path, page_checksum_verification=True)
@@ -100,6 +102,29 @@ def intact(path: Path, thorough: bool = False, keys: set[Key] | None = None) -> 
         except (OSError, pa.ArrowException, ValueError):
             return False
     return True
+
+
+def _whole(path: Path) -> bool:
+    try:
+        pq.read_schema(path)
+        return True
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+
+
+def of_layout(path: Path) -> bool:
+    """Does the footer say it is a part of this layout (`instance_id` text, `repeat` an integer)?
+    A Parquet file of another layout dropped into samples/ would otherwise be read as samples
+    with every column blank (issue 39.6); it is not data, like a damaged part."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+    names = set(schema.names)
+    return ("instance_id" in names and "repeat" in names
+            and (pa.types.is_string(schema.field("instance_id").type)
+                 or pa.types.is_large_string(schema.field("instance_id").type))
+            and pa.types.is_integer(schema.field("repeat").type))
 
 
 def absorbed_by(path: Path) -> list[str]:
@@ -192,7 +217,9 @@ class RunStore:
                 elif name in absorbed:
                     s.absorbed.append(path)
                 elif not check(path):
-                    s.bad[path] = f"damaged {table_dir.name} part"
+                    s.bad[path] = f"damaged {table_dir.name} part" + (
+                        "" if not path.exists() or of_layout(path) or not _whole(path)
+                        else " (a Parquet file of another layout)")
         listed_calls = set(call_names)
         for name in sample_names:
             path = self.samples_dir / name
