@@ -177,10 +177,10 @@ async def arun(what: RunConfig | Plan, *, backend: Backend | None = None,
     from mplm_bench.executors.local import LocalExecutor
     from mplm_bench.executors.options import ExecutorOptions
     from mplm_bench.plan import Plan, build_backend, plan
-    from mplm_bench.runner import execute_with
+    from mplm_bench.runner import execute_with, settle
 
     p = what if isinstance(what, Plan) else plan(what)
-    if not p.todo:
+    if not p.todo and settle(p):  # an interrupted session's compaction is finished there
         return RunResult.read(p.store.dir)
     owned: list[Any] = []  # what this call opened, closed in reverse
     runner: Executor | None = None

@@ -14,6 +14,7 @@ from mplm_bench.config import CAP_KEYS, ConfigError, RunConfig
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, plan
 from mplm_bench.progress import Accuracy, sample_progress
+from mplm_bench.runner import settle
 from mplm_bench.runtime.backend import BackendError
 from mplm_bench.stopping import run_stoppable
 
@@ -31,7 +32,7 @@ def run_and_report(cfg: RunConfig, quiet: bool = False, executor: ExecutorOption
     unless `verbose` (backends/engine_log.py)."""
     console = Console(stderr=True, soft_wrap=True)  # a CI log: one line a message, not wrapped at 80
     p = plan(cfg)
-    if not p.todo:
+    if not p.todo and settle(p):  # an interrupted session's compaction is finished there
         console.print(f"[green]nothing to do:[/] all {len(p.instances) * cfg.repeats} samples of "
                       f"{p.store.dir} are on disk")
         print_summary(p.store.dir)
@@ -94,10 +95,9 @@ SUMMARY_COLUMNS = ["task", "size", "strategy", "label", "correct", "status", "ge
 def print_summary(run_dir: Any) -> dict[str, int]:
     """One row per (size, strategy): accuracy and the cost metrics a reader compares first;
     returns the samples' status counts."""
-    from mplm_bench.results.read import read_files
-    from mplm_bench.results.store import RunStore
+    from mplm_bench.results.read import read_committed
 
-    df = read_files(RunStore(run_dir).scan().samples, columns=SUMMARY_COLUMNS)
+    df = read_committed(run_dir, "samples", SUMMARY_COLUMNS).to_pandas()
     cols = {"size": "size", "strategy": "strategy", "n": "n", "acc": "accuracy",
             "gen": "gen tok", "cp": "crit path", "peak": "peak ctx", "calls": "calls",
             "msgs": "msgs", "pre": "preempt", "rounds": "rounds", "status": "statuses", "wall": "wall s"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,12 @@ SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
 # -S keys that are runtime caps rather than strategy options.
 CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox",
             "max_sample_chars")
-# Option names whose values never reach a manifest, log or Parquet file.
-SECRET_KEYS = ("api_key", "key", "token", "password", "secret")
+# Option names whose values never reach a manifest, log or Parquet file (see `is_secret`).
+SECRET_KEYS = ("api_key", "key", "token", "password", "passwd", "secret", "credentials")
+# `<word>_token` is a secret only after one of these words: `hf_token`, `auth_token`,
+# `api_token`, `access_token`; `decode_per_token` is a setting of the measurement (issue 39.3)
+CREDENTIAL_WORDS = ("hf", "auth", "api", "access", "bearer", "refresh", "session", "id", "secret",
+                    "hub", "github", "gh", "openai", "private", "oauth", "jwt", "csrf")
 
 
 class ConfigError(ValueError):
@@ -42,9 +47,13 @@ def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, Any]:
 def read_yaml(path: Path) -> Any:
     """A YAML file's contents; an unreadable or invalid file is one ConfigError line."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
@@ -69,6 +78,10 @@ class RunConfig(BaseModel):
     # what a server serves (its model id, path, tokenizer digest: backends/served.py), filled in
     # at plan time; in the hash only when set, so a swapped checkpoint is a new run
     served: dict[str, Any] | None = None
+    # option defaults in effect that differ from the frozen baseline, and non-zero task/strategy
+    # versions (option_defaults.py), filled in at plan time; in the hash only when set, so a
+    # changed default is a new run and every other run keeps its id
+    defaults: dict[str, Any] | None = None
     # not part of the hash: they change how a run executes, not what it measures
     n: int = 10
     concurrency: int = 64
@@ -91,7 +104,7 @@ class RunConfig(BaseModel):
         by its contents (`legacy`: by its text, as before; for finding old run folders)."""
         d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts", "strict_resume"})
         d["backend_options"] = public_options(self.backend_options)
-        for key in ("input_rate", "input_schedule", "served"):
+        for key in ("input_rate", "input_schedule", "served", "defaults"):
             if d[key] is None:
                 del d[key]
         if not legacy:
@@ -116,12 +129,33 @@ def task_label(task: str) -> str:
 
 
 def is_secret(key: str) -> bool:
-    """`api_key`, `hf_token`, `password`, `auth_token`: named or suffixed like a secret. Not a
-    substring match: `max_tokens` is a setting, and hiding it would also drop it from the run
-    hash, so runs that differ only in it would resume into each other."""
-    k = key.lower()
-    return any(k == s or k.endswith("_" + s) for s in SECRET_KEYS)
+    """A credential's name: one of SECRET_KEYS, or ending `_key`, `_password`, `_secret` (...),
+    or `_token` after a credential word (`hf_token`, `auth_token`, `api_token`). Nothing else: a
+    hidden option is also left out of the run hash, so runs that differ only in it would resume
+    into each other (`max_tokens`, `decode_per_token` and `prefill_per_token` are settings)."""
+    words = key.lower().replace("-", "_").split("_")
+    if "_".join(words) in SECRET_KEYS:
+        return True
+    if words[-1] == "token":
+        return len(words) > 1 and words[-2] in CREDENTIAL_WORDS
+    return len(words) > 1 and words[-1] in SECRET_KEYS
 
 
 def public_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if is_secret(k) else v) for k, v in options.items()}
+    """Options as a manifest, log or the run hash may show them: secrets as `***`, and a URL's
+    password (`http://user:PASS@host`) as `***` wherever it is (a password is not a setting)."""
+    return {k: ("***" if is_secret(k) else public_value(v)) for k, v in options.items()}
+
+
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/@\s:]*):[^/@\s]*@")
+
+
+def public_value(value: Any) -> Any:
+    """`value` with every URL's password replaced by `***` (in strings, lists, dicts)."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1:***@", value)
+    if isinstance(value, list | tuple):
+        return [public_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: public_value(v) for k, v in value.items()}
+    return value

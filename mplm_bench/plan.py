@@ -19,6 +19,7 @@ from mplm_bench import registry
 from mplm_bench.backends.retry import RETRY_KEYS, RetryingBackend, RetryOptions
 from mplm_bench.config import CAP_KEYS, SAMPLING_KEYS, ConfigError, RunConfig
 from mplm_bench.instances import Instances, Todo
+from mplm_bench.option_defaults import drift
 from mplm_bench.results.previous import previous_manifest
 from mplm_bench.results.store import RunStore
 from mplm_bench.runtime.backend import Backend, BackendError, Sampling
@@ -129,6 +130,12 @@ def plan(cfg: RunConfig) -> Plan:
         raise ConfigError(f"{e.filename or cfg.data}: {e.strerror or e}") from None
     if not instances:
         raise ConfigError(f"{cfg.data}: no instances in it")
+    cfg = cfg.model_copy(update={"defaults": drift([
+        (f"task:{cfg.task}", task_cls.Options, set(cfg.task_options)),
+        (f"strategy:{cfg.strategy}", strat_cls.Options, set(s_opts)),
+        ("caps", Caps, set(cap_values)), ("sampling", Sampling, set(SAMPLING_KEYS) & set(cfg.backend_options)),
+        ("latency", LatencyModel, set(LATENCY_KEYS) & set(cfg.backend_options))],
+        {"task": task_cls.version, "strategy": strat_cls.version})})
     store = RunStore(cfg.out / cfg.run_id())
     warn_legacy_folder(cfg, store.dir)
     check_writable(store.dir)  # before an engine spends a minute starting

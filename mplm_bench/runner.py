@@ -25,7 +25,7 @@ from mplm_bench.plan import (  # noqa: F401  (the old home of these names; impor
 )
 from mplm_bench.results.commit import Committer
 from mplm_bench.results.compact import compact
-from mplm_bench.results.lock import RunLock
+from mplm_bench.results.lock import RunLock, RunLocked
 from mplm_bench.results.manifest import build_manifest
 from mplm_bench.results.previous import previous_manifest
 from mplm_bench.results.sessions import differences, past_sessions, session_of
@@ -50,6 +50,39 @@ async def execute_with(p: Plan, executor: Executor, on_sample: ProgressFn | None
     the only writer, whatever the executor (executors/base.py), and holds the run folder's lock."""
     with RunLock(p.store.dir):  # a second writer: one line, before an engine starts
         return await _execute_locked(p, executor, on_sample)
+
+
+def settle(p: Plan) -> bool:
+    """No sample is left to run: finish what an interrupted session left (a compaction killed
+    or stopped by a full disk, its temp files, absorbed batches, a manifest still `running`), so
+    the same command always leaves a complete, clean folder. True: the folder is complete now;
+    False: it needs a session after all (samples to run, or no manifest: a session writes one,
+    with what its backend serves)."""
+    store = p.store
+    manifest = previous_manifest(store)
+    if manifest is None:
+        return False
+    if manifest.get("status") == "complete" and store.clean():
+        return True
+    try:
+        lock = RunLock(store.dir).acquire()
+    except RunLocked:
+        return True  # its writer is still at it and finishes it
+    try:
+        try:
+            scan = store.open()
+        except OSError as e:
+            raise ConfigError(f"cannot write to {p.cfg.out}: {e.strerror or e}") from None
+        compact(store, scan.committed)
+        p.todo.refresh(scan.done)
+        if p.todo:  # a part was damaged after all: its samples run again
+            return False
+        manifest |= {"status": "complete", "n_samples_on_disk": len(scan.done),
+                     "finished_at": datetime.now(UTC).isoformat()}
+        store.write_manifest(manifest)
+    finally:
+        lock.release()
+    return True
 
 
 async def _execute_locked(p: Plan, executor: Executor, on_sample: ProgressFn | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mplm_bench.executors.base import Executor
 from mplm_bench.executors.options import ExecutorOptions
 from mplm_bench.plan import Plan, backend_key, build_backend, plan  # noqa: F401  (backend_key: its old home)
 from mplm_bench.progress import Accuracy, sample_progress
+from mplm_bench.runner import settle
 from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.stopping import run_stoppable
 from mplm_bench.sweep_config import SweepConfig, cell_label
@@ -44,12 +45,15 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
     if dry_run:
         print_cells(plans)
         return 0
-    if todo:
+    # a finished cell an interrupted session left unfinished (a compaction, its manifest) is
+    # finished now; one whose manifest was moved away runs to write one (runner.settle)
+    idle = {id(p) for p in plans if not p.todo and settle(p)}
+    if len(idle) < len(plans):
         # on Ray, one set of actors serves every cell (they rebuild a backend when its key changes)
         remote = open_ray_executor(executor) if executor and executor.kind == "ray" else None
         engine_log = EngineLog(enabled=remote is None and not verbose)  # per engine, see _backend_for
         try:
-            run_stoppable(_run_cells(plans, todo, console, quiet, remote, engine_log))
+            run_stoppable(_run_cells(plans, todo, console, quiet, remote, engine_log, idle))
         finally:
             engine_log.close()
     from mplm_bench.analysis import tables
@@ -63,7 +67,8 @@ def run_sweep(sweep: SweepConfig, out: Path | None = None, quiet: bool = False,
 
 
 async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool,
-                     remote: Executor | None = None, engine_log: EngineLog | None = None) -> None:
+                     remote: Executor | None = None, engine_log: EngineLog | None = None,
+                     idle: set[int] | None = None) -> None:
     progress = sample_progress(console, quiet)
     overall = progress.add_task("[bold]sweep", total=todo, note="")
     current = progress.add_task("", total=1, note="", visible=False)
@@ -72,7 +77,7 @@ async def _run_cells(plans: list[Plan], todo: int, console: Console, quiet: bool
         with progress:
             for i, p in enumerate(plans, 1):
                 label = f"[{i}/{len(plans)}] {cell_label(p.cfg)}"
-                if not p.todo:
+                if not p.todo and (idle is None or id(p) in idle):
                     progress.console.print(f"[dim]skip {label}: all samples on disk[/]")
                     continue
                 backend = None if remote else await _backend_for(p, backends, label, engine_log)

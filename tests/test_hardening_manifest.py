@@ -42,7 +42,10 @@ def test_run_on_a_damaged_manifest_is_one_line(text, why, root, monkeypatch, cap
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"error: {m}: damaged manifest ({why}") and "move the manifest away" in err
     assert m.read_text() == text  # nothing overwritten
-    m.unlink()  # the way out the message gives: the samples resume
+    m.unlink()  # the way out the message gives: the samples resume, and the run gets a manifest
+    code, _, err = cli(monkeypatch, capsys, *RUN, "--seed", 0, "--out", root)
+    assert code == 0 and "resuming: 2 samples already on disk" in err, err
+    assert m.is_file()  # without one, report/check/plot/view would not find the run (issue 39.1)
     code, _, err = cli(monkeypatch, capsys, *RUN, "--seed", 0, "--out", root)
     assert code == 0 and "nothing to do" in err, err
 

@@ -143,8 +143,9 @@ def test_damaged_and_half_written_parts_are_never_read_and_run_again(tmp_path):
     assert s["correct"].all()
     moved = {p.relative_to(run_dir / "corrupt").as_posix() for p in (run_dir / "corrupt").rglob("*") if p.is_file()}
     assert moved == {f"samples/{samples[0].name}", f"samples/{samples[1].name}", f"samples/{samples[2].name}",
-                     f"calls/{calls[1].name}", f"samples/{samples[3].name}.tmp", "calls/orphan__r0.parquet",
+                     f"calls/{calls[1].name}", "calls/orphan__r0.parquet",
                      f"calls/{samples[0].name}", f"calls/{samples[2].name}"}  # beside their damaged samples
+    assert not list(run_dir.rglob("*.tmp"))  # an unfinished write holds nothing: removed, not kept
     assert len(parts(run_dir, "samples")) == 1  # the three good parts and the rerun's batch: compacted
 
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from mplm_bench.analysis.system_metrics import upgrade
 from mplm_bench.config import ConfigError
-from mplm_bench.results.read import read_files
-from mplm_bench.results.store import RunStore
+from mplm_bench.results.previous import read_manifest
+from mplm_bench.results.read import read_committed
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,7 @@ def find_runs(paths: list[Path] | list[str]) -> list[Run]:
             raise ConfigError(f"{path}: no runs here (a run is a folder with a manifest.json)")
         for m in found:
             try:
-                manifest = json.loads(m.read_text())
-                if not isinstance(manifest, dict):
-                    raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+                manifest = read_manifest(m)  # JSON, and a manifest's shape
             except (OSError, ValueError) as e:
                 damaged.append(f"{m}: unreadable manifest ({e})")
                 continue
@@ -96,11 +94,9 @@ def load_samples(paths: list[Path] | list[str] | list[Run], columns: list[str] |
     runs = [p for p in paths if isinstance(p, Run)] or find_runs(paths)  # type: ignore[arg-type]
     frames, settings = [], []
     for run in runs:
-        parts = RunStore(run.dir).scan().samples  # intact parts only: never a damaged one
-        if not parts:
-            continue  # a run that was started but wrote nothing yet
-        df = read_files(parts, columns=columns)
-        if df.empty:
+        # intact parts only, never a damaged one; as of one state of a folder a run compacts
+        df = read_committed(run.dir, "samples", columns).to_pandas()
+        if df.empty:  # a run that wrote nothing yet, or whose every part is damaged (each named)
             continue  # every part of it was damaged (each named in a warning)
         df = upgrade(df)  # a column renamed since the run was written: today's name
         for key, value in settings_of(run.manifest).items():
@@ -136,10 +132,11 @@ def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int 
         filters.append(("instance_id", "==", instance_id))
     if repeat is not None:
         filters.append(("repeat", "==", repeat))
-    parts = RunStore(Path(run_dir)).scan().calls  # of committed samples, intact only
-    if not parts:
+    # of committed samples, intact only, as of one state of the folder
+    df = read_committed(Path(run_dir), "calls", columns, filters or None).to_pandas()
+    if df.empty and not df.columns.size:
         raise ConfigError(f"{run_dir}: no calls on disk")
-    return read_files(parts, columns=columns, filters=filters or None)
+    return df
 
 
 def select(df: pd.DataFrame, where: dict[str, Any] | None) -> pd.DataFrame:

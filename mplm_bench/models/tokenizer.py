@@ -168,7 +168,11 @@ def _from_folder(
     folder: Path, name: str, tokenizer_file: Path | None = None, source: str | None = None
 ) -> TokenCounter:
     file = tokenizer_file or folder / "tokenizer.json"
-    backend = Tokenizer.from_file(str(file))
+    try:
+        backend = Tokenizer.from_file(str(file))
+    except Exception as e:  # noqa: BLE001 - the tokenizers library raises a bare Exception
+        # any file can be named (`-M tokenizer=/etc/passwd`): one line naming it, not a traceback
+        raise ValueError(f"tokenizer {file}: not a tokenizer.json file ({str(e).splitlines()[0][:120]})") from None
     backend.no_truncation()
     backend.no_padding()
     config = _read_json(folder / "tokenizer_config.json")

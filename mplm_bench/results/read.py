@@ -9,6 +9,7 @@ the others read again, so a damaged part never turns into data or stops a report
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,66 @@ _FORMAT = ds.ParquetFileFormat(
     default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
 
 
-def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any = None) -> pa.Table:
-    """The rows of `paths` as one Arrow table; `columns` a file lacks are left out (or null)."""
+class PartVanished(FileNotFoundError):
+    """A part was gone when read: a writer compacted or quarantined meanwhile, so the listing it
+    came from is stale (not damage: read the folder again)."""
+
+
+READ_ATTEMPTS = 50  # a compaction's deletes take milliseconds; a reader never waits seconds
+
+
+def read_committed(run_dir: Path, table: str = "samples", columns: list[str] | None = None,
+                   filters: Any = None) -> pa.Table:
+    """The committed rows of one run's `samples` or `calls`, as of one state of the folder: a
+    listing a writer changed meanwhile (a file gone between listing and reading) is read again,
+    so a run compacting never loses rows or warns of an unreadable part to its readers."""
+    from mplm_bench.results.store import RunStore
+
+    store = RunStore(Path(run_dir))
+    for attempt in range(READ_ATTEMPTS):
+        scan = store.scan()
+        paths = scan.samples if table == "samples" else scan.calls
+        if not scan.vanished:
+            try:
+                table_ = once(read_table(paths, _with_keys(columns, table), filters), table, columns)
+            except PartVanished:
+                pass
+            else:
+                for path, why in scan.bad.items():  # left out by the scan: say so, as a read would
+                    if path.parent.name == table and why.startswith("damaged"):
+                        log.warning("%s: %s skipped", path, why)
+                return table_
+        time.sleep(min(0.001 * 2 ** attempt, 0.05))
+    return read_table(paths, columns, filters, stale_ok=True)  # still moving: read what is there
+
+
+def _keys(table: str) -> list[str]:
+    return ["instance_id", "repeat", "call"] if table == "calls" else ["instance_id", "repeat"]
+
+
+def _with_keys(columns: list[str] | None, table: str) -> list[str] | None:
+    return None if columns is None else list(dict.fromkeys([*columns, *_keys(table)]))
+
+
+def once(t: pa.Table, table: str, columns: list[str] | None) -> pa.Table:
+    """Each sample (each call) once: a copy of a part under another name (a user's `cp`, a sync
+    tool's "file (1).parquet") would otherwise count its rows twice (issue 39.6)."""
+    keys = _keys(table)
+    if t.num_rows and all(k in t.column_names for k in keys):
+        dup = t.select(keys).to_pandas().duplicated().to_numpy()
+        if dup.any():
+            log.warning("%s rows of %s are copies of rows in another part (a copied file?): counted once",
+                        int(dup.sum()), table)
+            t = t.filter(pa.array(~dup))
+    if columns is not None:
+        t = t.select([c for c in columns if c in t.column_names])
+    return t
+
+
+def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any = None,
+               stale_ok: bool = False) -> pa.Table:
+    """The rows of `paths` as one Arrow table; `columns` a file lacks are left out (or null).
+    A part gone meanwhile raises PartVanished (`stale_ok`: it is left out with a warning)."""
     if not paths:
         return pa.table({})
     schemas, good = [], []
@@ -32,7 +91,7 @@ def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any
             schemas.append(pq.read_schema(p))  # the footer: a damaged one fails here
             good.append(p)
         except (OSError, pa.ArrowException) as e:
-            _skip(p, e)
+            _skip(p, e, stale_ok)
     try:
         return _scan(good, _unify(schemas), columns, filters)
     except (OSError, pa.ArrowException):
@@ -43,7 +102,7 @@ def read_table(paths: list[Path], columns: list[str] | None = None, filters: Any
             parts.append(_scan([p], schema, columns, filters))
             kept.append(schema)
         except (OSError, pa.ArrowException) as e:
-            _skip(p, e)
+            _skip(p, e, stale_ok)
     if not parts:
         return pa.table({})
     return pa.concat_tables(parts, promote_options="permissive")
@@ -65,7 +124,9 @@ def _scan(paths: list[Path], schema: pa.Schema | None, columns: list[str] | None
     return data.to_table(columns=cols, filter=expr)
 
 
-def _skip(path: Path, error: BaseException) -> None:
+def _skip(path: Path, error: BaseException, stale_ok: bool = True) -> None:
+    if not stale_ok and not path.exists():
+        raise PartVanished(str(path)) from None
     log.warning("%s: unreadable Parquet part skipped (%s)", path, str(error).splitlines()[0][:200])
 
 

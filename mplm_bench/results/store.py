@@ -89,6 +89,8 @@ def intact(path: Path, thorough: bool = False, keys: set[Key] | None = None) -> 
     footer = int.from_bytes(tail[:4], "little")
     if not (head == _MAGIC and tail[4:] == _MAGIC and 0 < footer <= size - 12):
         return False
+    if not of_layout(path):
+        return False
     if thorough:
         try:
             f = pq.ParquetFile(path, page_checksum_verification=True)
@@ -100,6 +102,29 @@ def intact(path: Path, thorough: bool = False, keys: set[Key] | None = None) -> 
         except (OSError, pa.ArrowException, ValueError):
             return False
     return True
+
+
+def _whole(path: Path) -> bool:
+    try:
+        pq.read_schema(path)
+        return True
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+
+
+def of_layout(path: Path) -> bool:
+    """Does the footer say it is a part of this layout (`instance_id` text, `repeat` an integer)?
+    A Parquet file of another layout dropped into samples/ would otherwise be read as samples
+    with every column blank (issue 39.6); it is not data, like a damaged part."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+    names = set(schema.names)
+    return ("instance_id" in names and "repeat" in names
+            and (pa.types.is_string(schema.field("instance_id").type)
+                 or pa.types.is_large_string(schema.field("instance_id").type))
+            and pa.types.is_integer(schema.field("repeat").type))
 
 
 def absorbed_by(path: Path) -> list[str]:
@@ -123,6 +148,9 @@ class Scan:
     committed: list[str] = field(default_factory=list)  # names of committed pairs (batches, compacted)
     absorbed: list[Path] = field(default_factory=list)  # batches a compacted file already holds
     bad: dict[Path, str] = field(default_factory=dict)  # path -> why it is not data
+    # a listed file was gone when checked: a writer compacted or quarantined meanwhile, so this
+    # listing mixes two states of the folder (readers scan again: results/read.py)
+    vanished: bool = False
 
 
 class RunStore:
@@ -170,6 +198,8 @@ class RunStore:
             if path not in ok:
                 keys[path] = set()
                 ok[path] = intact(path, thorough, keys[path] if path.parent == self.samples_dir else None)
+                if not ok[path] and not path.exists():
+                    s.vanished = True
             return ok[path]
 
         for name in sample_names:  # compacted files first: they say which batches they hold
@@ -187,7 +217,9 @@ class RunStore:
                 elif name in absorbed:
                     s.absorbed.append(path)
                 elif not check(path):
-                    s.bad[path] = f"damaged {table_dir.name} part"
+                    s.bad[path] = f"damaged {table_dir.name} part" + (
+                        "" if not path.exists() or of_layout(path) or not _whole(path)
+                        else " (a Parquet file of another layout)")
         listed_calls = set(call_names)
         for name in sample_names:
             path = self.samples_dir / name
@@ -215,6 +247,12 @@ class RunStore:
                 s.bad[path] = "calls of an uncommitted sample"
         return s
 
+    def clean(self) -> bool:
+        """Nothing left to finish (a quick look, footers only): no temp file, no absorbed batch,
+        nothing damaged, at most one committed pair (a finished run is compacted)."""
+        scan = self.scan()
+        return not scan.bad and not scan.absorbed and len(scan.committed) <= 1
+
     def done_keys(self) -> set[Key]:
         return self.scan(thorough=True).done
 
@@ -223,9 +261,15 @@ class RunStore:
 
     def quarantine(self, scan: Scan) -> list[Path]:
         """Move every file that is not data into corrupt/samples or corrupt/calls, and delete
-        batches a compacted file already holds (a crash came between the two). Under the lock."""
+        temp files (an unfinished write holds nothing committed; a compaction's can be as large
+        as the run) and batches a compacted file already holds (a crash came between the two).
+        Under the lock."""
         moved = []
         for path, why in sorted(scan.bad.items()):
+            if path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+                log.info("%s: %s: removed", path, why)
+                continue
             target_dir = self.corrupt_dir / path.parent.name
             target_dir.mkdir(parents=True, exist_ok=True)
             target = target_dir / path.name.lstrip(".")  # a temp file's hidden name made visible

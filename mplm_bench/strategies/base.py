@@ -61,6 +61,8 @@ class Strategy:
     # task protocols: trace programs only their task's policies write (fj, mplm)
     generic: ClassVar[bool] = False
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
+    # raise it when what it measures changes for the same options: a new run id (option_defaults.py)
+    version: ClassVar[int] = 0
     # options only some tasks' protocols read (`Task.strategy_options`); set elsewhere, an error
     task_specific: ClassVar[frozenset[str]] = frozenset()
     # its threads can start on a streamed input's pieces as they arrive (docs/streaming.md)

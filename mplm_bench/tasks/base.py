@@ -114,6 +114,9 @@ class Task(ABC):
     name: ClassVar[str]
     protocols: ClassVar[tuple[Protocol, ...]]
     Options: ClassVar[type[TaskOptions]] = TaskOptions
+    # raise it when instances or scoring change for the same options: a new run id
+    # (option_defaults.py); 0 keys nothing, so runs keep their ids until then
+    version: ClassVar[int] = 0
     # its input can arrive over time (`--input-rate`): `setup` fills `SampleSetup.pieces`
     streams_input: ClassVar[bool] = False
 

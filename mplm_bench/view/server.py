@@ -58,11 +58,23 @@ class ViewServer(ThreadingHTTPServer):
         return body
 
 
+MAX_REPEAT = 2**31  # a repeat index is small; a larger one is a bad request, not an overflow
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ViewServer
 
+    def _host_ok(self) -> bool:
+        """Only requests addressed to this server by a loopback name: a page on another site
+        whose name re-resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host."""
+        port = self.server.server_address[1]
+        host = (self.headers.get("Host") or "").strip().lower()
+        return host in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         url = urlsplit(self.path)
+        if not self._host_ok():
+            return self._send(403, "text/plain", b"this viewer answers only http://127.0.0.1:PORT/")
         try:
             if url.path in ("/", "/index.html"):
                 return self._send(200, "text/html; charset=utf-8", self.server.page())
@@ -70,6 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
                 q = parse_qs(url.query)
                 try:
                     key = (q["run"][0], q["instance"][0], int(q["repeat"][0]))
+                    if not 0 <= key[2] < MAX_REPEAT:
+                        raise ValueError(key[2])
                 except (KeyError, ValueError, IndexError):
                     return self._send(400, "text/plain", b"calls?run=DIR&instance=ID&repeat=R")
                 body = self.server.calls(*key)
@@ -77,9 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(404, "text/plain", b"no such sample")
                 return self._send(200, "application/json; charset=utf-8", body)
             return self._send(404, "text/plain", b"not found")
-        except Exception as e:  # one bad read must not stop the server; say why on the page
-            log.exception("view: %s failed", self.path)
-            return self._send(500, "text/plain; charset=utf-8", f"{type(e).__name__}: {e}".encode())
+        except Exception:  # one bad read must not stop the server; the why goes to the terminal,
+            log.exception("view: %s failed", self.path)  # not to a page another site may read
+            return self._send(500, "text/plain; charset=utf-8", b"the viewer could not read this (see its terminal)")
 
     def _send(self, code: int, kind: str, body: bytes) -> None:
         self.send_response(code)
