@@ -166,12 +166,12 @@ def test_a_column_only_later_parts_have_is_kept(tmp_path):
 
 
 def test_an_unreadable_part_is_skipped_and_the_rest_keep_all_their_columns(tmp_path, caplog):
-    from mplm_bench.results.store import read_parts
+    from mplm_bench.results.read import read_files
 
     run = synthetic_run(tmp_path, "toy-mplm-scripted-abcdef", [{}, {"needle_kind": "chain"}])
     parts = sorted((run / "samples").glob("*.parquet"))
     bad = run / "samples" / "toy-999__r0.parquet"
     bad.write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")  # the magic at both ends, no footer inside
-    df = read_parts([bad, *parts])
+    df = read_files([bad, *parts])
     assert sorted(df["instance_id"]) == ["toy-000", "toy-001"] and list(df["needle_kind"].dropna()) == ["chain"]
     assert "unreadable Parquet part skipped" in caplog.text

@@ -324,13 +324,6 @@ class RunStore:
                 tmp.unlink(missing_ok=True)
 
 
-def read_parts(paths: list[Path], **kwargs: Any) -> Any:
-    """A DataFrame of the given files (see results/read.py); kept here for callers."""
-    from mplm_bench.results.read import read_files
-
-    return read_files(paths, **kwargs)
-
-
 def table_of(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     try:
         return pa.Table.from_pylist(rows, schema=schema)
