@@ -146,7 +146,7 @@ def test_a_setting_named_like_a_different_sample_column_gets_its_own_column(tmp_
 
     run = tmp_path / "run"
     (run / "samples").mkdir(parents=True)
-    pd.DataFrame({"instance_id": ["a", "b"], "size": [9, 9], "length": ["short", "long"]}).to_parquet(
+    pd.DataFrame({"instance_id": ["a", "b"], "repeat": [0, 0], "size": [9, 9], "length": ["short", "long"]}).to_parquet(
         run / "samples" / "a__r0.parquet")
     (run / "manifest.json").write_text(_json.dumps({"config": {"seed": 0}, "task_options": {"length": 32000, "size": 9},
                                                     "sampling": {"temperature": 0.0}}))
