@@ -97,6 +97,9 @@ def plan(cfg: RunConfig) -> Plan:
         latency, profile = profiled_latency(str(profile_path), cfg.backend, latency)
     cap_values = {k: v for k, v in cfg.strategy_options.items() if k in CAP_KEYS}
     caps = _options(Caps, cap_values, "cap")
+    if (width := strategy.trajectories()) > caps.max_threads:  # each trajectory is a thread held in memory
+        raise ConfigError(f"strategy {cfg.strategy!r} would hold {width:,} trajectories a sample, more than "
+                          f"-S max_threads={caps.max_threads}; lower its width (or raise max_threads)")
     if cfg.model is not None:
         m.setdefault("model", cfg.model)
     spec = registry.backends.get(cfg.backend)
@@ -130,6 +133,11 @@ def plan(cfg: RunConfig) -> Plan:
         raise ConfigError(f"{e.filename or cfg.data}: {e.strerror or e}") from None
     if not instances:
         raise ConfigError(f"{cfg.data}: no instances in it")
+    seen: set[str] = set()
+    for inst in instances:  # every task: a repeated id would be one sample key for two problems
+        if inst.id in seen:
+            raise ConfigError(f"{cfg.data or cfg.task}: duplicate id {inst.id!r}; give each record its own id")
+        seen.add(inst.id)
     cfg = cfg.model_copy(update={"defaults": drift([
         (f"task:{cfg.task}", task_cls.Options, set(cfg.task_options)),
         (f"strategy:{cfg.strategy}", strat_cls.Options, set(s_opts)),

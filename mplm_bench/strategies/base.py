@@ -75,6 +75,11 @@ class Strategy:
         self.options = options or self.Options()
         self.input_stream = input_stream  # --input-rate / --input-schedule; None: all there at once
 
+    def trajectories(self) -> int:
+        """How many trajectories (each a thread held in memory) one sample may run: an ensemble's
+        width, checked against `Caps.max_threads` before anything runs (`-S k=10^9`)."""
+        return 1
+
     def check(self, task: Task) -> None:
         """Reject, before anything runs, a task-specific option that this task does not read."""
         unused = (self.task_specific & self.options.model_fields_set) - task.strategy_options(self.protocol)

@@ -104,6 +104,9 @@ class Trace:
 class DeepConfStrategy(Strategy):
     options: DeepConfOptions
 
+    def trajectories(self) -> int:
+        return self.options.total_budget
+
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         started = time.perf_counter()
         o = self.options

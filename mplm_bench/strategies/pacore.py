@@ -110,6 +110,9 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
 class PaCoReStrategy(Strategy):
     options: PaCoReOptions
 
+    def trajectories(self) -> int:
+        return sum(self.options.schedule())
+
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         started = time.perf_counter()
         original = task.prompt(instance, self.protocol)

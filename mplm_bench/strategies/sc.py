@@ -53,6 +53,9 @@ def vote_table(counts: Counter[str], scores: list[Score]) -> list[dict]:
 class SCStrategy(Strategy):
     options: SCOptions
 
+    def trajectories(self) -> int:
+        return self.options.k
+
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         started = time.perf_counter()
         sampling = trajectory_sampling(self, task, instance, ctx)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mplm_bench.tasks.base import TaskError
+from mplm_bench.tasks.limits import MAX_RECORD_DEPTH, check_depth
 
 Row = tuple[str, Any]  # (where it was read, the record)
 ROW_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -24,7 +25,18 @@ def is_row_file(path: Path) -> bool:
 
 
 def file_rows(path: Path) -> Iterator[Row]:
-    """The records of a `.jsonl`, `.json` (an array of records) or `.parquet` file."""
+    """The records of a `.jsonl`, `.json` (an array of records) or `.parquet` file, each nested at
+    most `MAX_RECORD_DEPTH` deep (a line of 100k `[` is one line, not a RecursionError)."""
+    for where, record in _file_rows(path):
+        check_depth(record, where)
+        yield where, record
+
+
+def _too_deep(where: str) -> TaskError:
+    return TaskError(f"{where}: JSON nested too deeply (at most {MAX_RECORD_DEPTH} levels)")
+
+
+def _file_rows(path: Path) -> Iterator[Row]:
     kind = ROW_SUFFIXES.get(path.suffix.lower())
     if kind == "jsonl":
         with path.open(encoding="utf-8") as fh:
@@ -34,11 +46,15 @@ def file_rows(path: Path) -> Iterator[Row]:
                         yield f"{path}:{lineno}", json.loads(line)
                     except json.JSONDecodeError as e:
                         raise TaskError(f"{path}:{lineno}: bad JSON ({e.msg})") from None
+                    except RecursionError:
+                        raise _too_deep(f"{path}:{lineno}") from None
     elif kind == "json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise TaskError(f"{path}: bad JSON at line {e.lineno} ({e.msg})") from None
+        except RecursionError:
+            raise _too_deep(str(path)) from None
         if not isinstance(data, list):
             raise TaskError(f"{path}: expected a JSON array of records")
         yield from ((f"{path} record {i}", r) for i, r in enumerate(data))

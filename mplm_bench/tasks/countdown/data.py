@@ -15,6 +15,7 @@ from typing import Any
 
 from mplm_bench.tasks.base import TaskError
 from mplm_bench.tasks.files import file_rows, is_row_file
+from mplm_bench.tasks.limits import MAX_COUNTDOWN_NUMBERS, MAX_COUNTDOWN_VALUE, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +26,19 @@ class Record:
     solution: list[str] | None
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_record(where: str, raw: Any, default_id: str) -> Record:
     if not isinstance(raw, dict):
         raise TaskError(f"{where}: expected an object with `nums` and `target`")
     nums, target = raw.get("nums"), raw.get("target")
     if hasattr(nums, "tolist"):
         nums = nums.tolist()
-    if not isinstance(nums, list) or len(nums) < 2 or not all(_int(n) and n > 0 for n in nums):
-        raise TaskError(f"{where}: `nums` must be a list of at least two positive integers, got {nums!r:.60}")
-    if not _int(target):
-        raise TaskError(f"{where}: `target` must be an integer, got {target!r:.40}")
+    if isinstance(nums, list) and len(nums) > MAX_COUNTDOWN_NUMBERS:  # the search grows as n!
+        raise TaskError(f"{where}: {len(nums)} numbers; a problem has at most {MAX_COUNTDOWN_NUMBERS} numbers")
+    if not isinstance(nums, list) or len(nums) < 2 or not all(within(n, 1, MAX_COUNTDOWN_VALUE) for n in nums):
+        raise TaskError(f"{where}: `nums` must be a list of at least two integers in 1..{MAX_COUNTDOWN_VALUE:,}, "
+                        f"got {str(nums)[:60]}")
+    if not within(target, 0, MAX_COUNTDOWN_VALUE):
+        raise TaskError(f"{where}: `target` must be in 0..{MAX_COUNTDOWN_VALUE:,}, got {str(target)[:40]}")
     solution = raw.get("solution")
     solution = list(solution) if isinstance(solution, list | tuple) else None
     return Record(str(raw.get("id", default_id)), list(nums), int(target), solution)

@@ -21,6 +21,7 @@ from typing import Any
 
 from mplm_bench.tasks.base import TaskError
 from mplm_bench.tasks.files import file_rows, is_row_file
+from mplm_bench.tasks.limits import MAX_SAT_VARS
 from mplm_bench.tasks.sat.formula import Formula, num_vars
 from mplm_bench.tasks.sat.generator import is_satisfiable
 
@@ -66,10 +67,15 @@ def _clauses(value: Any, where: str) -> Formula:
 def make_record(clauses: Formula, label: Any, rid: str, n: Any, where: str) -> Record:
     lab = parse_label(label, where)
     top = num_vars(clauses)
+    if top > MAX_SAT_VARS:  # python-sat allocates up to the largest variable (10^9: 24 GB)
+        raise TaskError(f"{where}: variable {top} is above {MAX_SAT_VARS:,}, the largest this harness "
+                        "solves; renumber the variables from 1")
     if n is None:
         n = top
     if isinstance(n, bool) or not isinstance(n, int) or n < top:
-        raise TaskError(f"{where}: n_vars {n!r} is smaller than the largest variable {top}")
+        raise TaskError(f"{where}: n_vars {n!r:.40} is smaller than the largest variable {top}")
+    if n > MAX_SAT_VARS:
+        raise TaskError(f"{where}: n_vars {n} is above {MAX_SAT_VARS:,}, the largest this harness solves")
     solved = "SAT" if is_satisfiable(clauses) else "UNSAT"
     if lab is None:
         return Record(rid, clauses, solved, n, "python-sat")
@@ -114,6 +120,9 @@ def read_dimacs(path: Path) -> Record:
                 if header is not None or not (m := _HEADER.match(line)):
                     raise TaskError(f"{where}: bad or repeated problem line {line!r:.60}")
                 header = (int(m.group(1)), int(m.group(2)))
+                if header[0] > MAX_SAT_VARS:
+                    raise TaskError(f"{where}: {header[0]} variables declared, above {MAX_SAT_VARS:,}, "
+                                    "the most this harness solves")
                 continue
             if line[0] == "%":  # the SATLIB end marker
                 break
