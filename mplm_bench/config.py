@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "seed")
 # -S keys that are runtime caps rather than strategy options.
 CAP_KEYS = ("max_threads", "max_depth", "max_steps", "max_total_tokens", "max_wall_s", "max_inbox",
-            "max_sample_chars")
+            "max_sample_chars", "max_step_messages")
 # Option names whose values never reach a manifest, log or Parquet file (see `is_secret`).
 SECRET_KEYS = ("api_key", "key", "token", "password", "passwd", "secret", "credentials")
 # `<word>_token` is a secret only after one of these words: `hf_token`, `auth_token`,

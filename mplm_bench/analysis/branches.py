@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_STOP_BODY = re.compile(r"<\s*stop\s*>(.*?)<\s*/\s*stop\s*>", re.I | re.S)
+from mplm_bench.runtime.protocol import stop_bodies
+
 _STOP = re.compile(r"<\s*stop\s*>", re.I)
 _SLOT = re.compile(r"^r(\d+)\.t(\d+)$")  # a trajectory of round r (strategies/trajectories.py)
 
@@ -28,8 +29,8 @@ def answer_text(response: str | None, directives: str | None) -> str | None:
     or stopped without a body."""
     if not response or "stop" not in (directives or "").split():
         return None
-    if m := _STOP_BODY.search(response):
-        return m.group(1).strip()
+    if bodies := stop_bodies(response):  # linear in unclosed tags (runtime/protocol.py)
+        return bodies[0].strip()
     if _STOP.search(response):
         return None  # a bare <stop>: the thread ended without an answer
     return response  # a dialect's stop: the response is the answer

@@ -16,9 +16,13 @@ class Caps:
     # characters a sample holds (prompts, messages, responses; World.chars): bounds its memory
     # whatever a model writes. The largest reference trace, 25x25 fork-join, holds 5.5M.
     max_sample_chars: int = 100_000_000
+    # messages one step may deliver (a send to n ids is n): a 25x25 MPLM cell sends 72; a step of
+    # 5,000 self-sends, resumed again and again, grew without bound (issue 39.5)
+    max_step_messages: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("max_threads", "max_steps", "max_total_tokens", "max_inbox", "max_sample_chars"):
+        for name in ("max_threads", "max_steps", "max_total_tokens", "max_inbox", "max_sample_chars",
+                     "max_step_messages"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
         if self.max_depth < 0:  # 0: no thread may spawn

@@ -53,6 +53,26 @@ class Seed:
     cache_as: str | None = None
 
 
+# tokens one call may report (prompt, cached, completion, discarded): far above any context
+# window, far below what a Parquet int64 column or a float sum loses precision on
+MAX_CALL_TOKENS = 2**40
+_COUNTS = ("prompt_tokens", "cached_prompt_tokens", "completion_tokens", "discarded_tokens")
+
+
+def checked_usage(comp: Completion) -> Completion:
+    """The completion, or, when a server reported an impossible token count (10^30, negative, not
+    an integer), an `error` completion with no counts: that sample ends engine_error and its rows
+    can still be written; the run goes on."""
+    bad = [(k, v) for k in _COUNTS if not (isinstance(v := getattr(comp, k), int) and not isinstance(v, bool)
+                                            and 0 <= v <= MAX_CALL_TOKENS)]
+    if not bad:
+        return comp
+    what = ", ".join(f"{k}={str(v)[:30]}" for k, v in bad)
+    return replace(comp, prompt_tokens=0, cached_prompt_tokens=0, completion_tokens=0, discarded_tokens=0,
+                   finish_reason="error", error=f"the server reported impossible usage ({what})",
+                   stopped=None, token_confidences=None)
+
+
 class World:
     def __init__(
         self,
@@ -192,6 +212,7 @@ class World:
         return self.done or t is None or t.generation != ticket.generation or t.state is not ThreadState.RUNNING
 
     def record(self, ticket: Ticket, comp: Completion, end_v: float, end_wall: float, status: str) -> None:
+        comp = checked_usage(comp)
         rec = ticket.record
         rec.prompt_tokens = comp.prompt_tokens
         rec.cached_prompt_tokens = comp.cached_prompt_tokens
@@ -219,6 +240,7 @@ class World:
         """Apply a finished step. Threads it preempts are only marked here: the scheduler sees
         their tickets turn stale and aborts those in-flight requests. Synchronous rounds pass
         `wake=False` and call `wake()` once the whole round has been applied."""
+        comp = checked_usage(comp)
         if self.is_stale(ticket):
             self.record(ticket, comp, end_v, end_wall, "preempted")
             return
@@ -259,6 +281,11 @@ class World:
             m.n_protocol_errors += 1
         cp, level = rec.cp_end, rec.round
         tail = self._tail.get(rec.call)
+        deliveries = sum(len(send.ids) for send in step.sends)
+        if deliveries > self.caps.max_step_messages:  # before one Message is made
+            self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_step_messages} messages in one step "
+                                             f"({deliveries})")
+            return
         for spawn in step.spawns:
             self._spawn(thread, spawn.ids, spawn.body, cp, level, tail)
             if self.done:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 
+from mplm_bench.runtime.protocol import stop_bodies
 from mplm_bench.runtime.synthesis import parse_synthesis
 from mplm_bench.tasks.sat.dpll import satisfies
 from mplm_bench.tasks.sat.formula import Formula, parse_formula, render_clause, variables
 from mplm_bench.tasks.sat.scoring import parse_answer
 from mplm_bench.tasks.sat.traces import INDENT, serial_trace
 
-_STOP_BODY = re.compile(r"<\s*stop\s*>(.*?)<\s*/\s*stop\s*>", re.I | re.S)
 _UNITS = re.compile(r"^( *)Unit assignments: (.*?)\s*$")
 _BRANCH = re.compile(r"^( *)Branch x(\d+)=([01])\s*$")
 _SAT_LEAF = re.compile(r"^( *)Result: SAT\.\s*$")
@@ -31,7 +31,7 @@ FALLBACK = "No reference settles it, so I solve the formula myself."
 
 
 def final_body(text: str) -> str | None:
-    bodies = _STOP_BODY.findall(text)
+    bodies = stop_bodies(text)  # model output: linear, however many tags are left open
     return bodies[-1] if bodies else None
 
 
