@@ -78,9 +78,10 @@ class SampleMetrics:
         self.discarded_tokens += rec.discarded_tokens
         self.prompt_tokens += rec.prompt_tokens
         self.cached_prompt_tokens += rec.cached_prompt_tokens
-        self.peak_context_tokens = max(
-            self.peak_context_tokens, rec.prompt_tokens + rec.completion_tokens
-        )
+        if rec.finish_reason != "prompt_too_long":  # a rejected prompt never entered the window
+            self.peak_context_tokens = max(
+                self.peak_context_tokens, rec.prompt_tokens + rec.completion_tokens
+            )
         self.rounds = max(self.rounds, rec.round)
-        if rec.finish_reason == "length":
+        if rec.finish_reason in ("length", "prompt_too_long"):  # cut by the window, either way
             self.n_truncated_calls += 1

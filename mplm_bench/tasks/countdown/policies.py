@@ -38,6 +38,7 @@ class SearchConfig:
     promising: float = 0.9
     sos_max_beam: int = 5
     sos_promising: float = 0.5
+    sos_min_beam: int | None = None  # None: 1, as upstream
 
     def rng(self, key: str) -> random.Random:
         digest = hashlib.sha256(f"countdown/{self.seed}/{key}".encode()).digest()
@@ -47,10 +48,30 @@ class SearchConfig:
 def sos_response(cfg: SearchConfig, prompt: str, miss: int = 0) -> str:
     head = read_head(prompt)
     rng = cfg.rng(head.key)
-    rng.choice([sum_heuristic, mult_heuristic])  # drawn and recorded upstream, never used
-    beam = rng.choice(range(1, cfg.sos_max_beam + 1))
+    beam = sos_beam(cfg, rng)
     trace = sos_trace(head.target, head.nums, beam, rng, mult_heuristic, cfg.sos_promising, Goals(miss))
     return trace[len(head.body):]
+
+
+def sos_beam(cfg: SearchConfig, rng: random.Random) -> int:
+    """The SoS+ beam, drawn from sos_min_beam..sos_max_beam (upstream: 1..max)."""
+    rng.choice([sum_heuristic, mult_heuristic])  # drawn and recorded upstream, never used
+    return rng.choice(range(cfg.sos_min_beam or 1, cfg.sos_max_beam + 1))
+
+
+def root_beams(cfg: SearchConfig, rng: random.Random) -> tuple[int, int | None]:
+    """The APR root's beam and its drawn sub-call beam (None when max_sub_beam is not above the
+    beam: upstream draws none then). Sub searches run with max_sub_beam: a child cannot know it."""
+    beam = rng.randint(cfg.min_beam, cfg.max_beam) if cfg.min_beam else rng.randint(1, cfg.max_beam)
+    sub = rng.randint(beam, cfg.max_sub_beam) if cfg.max_sub_beam > beam else None
+    return beam, sub
+
+
+def reference_draws(cfg: SearchConfig, sos: str, apr: str) -> dict[str, int | None]:
+    """What the reference searches draw for one instance (its sos and apr prompts): recorded as
+    the columns `sos_beam`, `apr_beam`, `apr_sub_beam`."""
+    beam, sub = root_beams(cfg, cfg.rng(read_head(apr).key))
+    return {"sos_beam": sos_beam(cfg, cfg.rng(read_head(sos).key)), "apr_beam": beam, "apr_sub_beam": sub}
 
 
 def child_response(cfg: SearchConfig, head: Head, miss: int = 0) -> str:
@@ -64,9 +85,7 @@ def child_response(cfg: SearchConfig, head: Head, miss: int = 0) -> str:
 
 def root_search(cfg: SearchConfig, head: Head) -> ParallelSearch:
     rng = cfg.rng(head.key)
-    beam = rng.randint(cfg.min_beam, cfg.max_beam) if cfg.min_beam else rng.randint(1, cfg.max_beam)
-    if cfg.max_sub_beam > beam:  # the sub-call beam is drawn as upstream draws it
-        rng.randint(beam, cfg.max_sub_beam)
+    beam, _ = root_beams(cfg, rng)  # the sub-call beam is drawn as upstream draws it
     return ParallelSearch(head.target, beam, rng, mult_heuristic, cfg.promising,
                           max_children=head.budget)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mplm_bench.registry import tasks
 from mplm_bench.runtime.protocol import MASTER_ID
@@ -38,6 +38,7 @@ from mplm_bench.tasks.countdown.policies import (
     Policies,
     SearchConfig,
     child_response,
+    reference_draws,
     root_response,
     sos_response,
 )
@@ -60,7 +61,15 @@ class CountdownOptions(TaskOptions):
     min_beam: int | None = Field(None, ge=1, le=64)
     max_sub_beam: int = Field(15, ge=1, le=64, description="APR sub-search beam")
     promising: float = Field(0.9, ge=0, le=1, description="chance an APR root spawns at a node")
-    sos_max_beam: int = Field(5, ge=1, le=64, description="SoS+ beam drawn from 1..sos_max_beam")
+    sos_max_beam: int = Field(5, ge=1, le=64, description="SoS+ beam drawn from sos_min_beam..sos_max_beam")
+    sos_min_beam: int | None = Field(None, ge=1, le=64, description="the SoS+ beam's lower bound (None: 1)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CountdownOptions:
+        for low, high in (("min_beam", "max_beam"), ("sos_min_beam", "sos_max_beam"), ("min_numbers", "numbers")):
+            if getattr(self, low) is not None and getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low}={getattr(self, low)} is above {high}={getattr(self, high)}")
+        return self
 
 
 @tasks.register("countdown", options=CountdownOptions, protocols=("sos", "apr"))
@@ -70,7 +79,8 @@ class CountdownTask(Task):
     @property
     def search(self) -> SearchConfig:
         o = self.options
-        return SearchConfig(o.search_seed, o.max_beam, o.min_beam, o.max_sub_beam, o.promising, o.sos_max_beam)
+        return SearchConfig(o.search_seed, o.max_beam, o.min_beam, o.max_sub_beam, o.promising, o.sos_max_beam,
+                            sos_min_beam=o.sos_min_beam)
 
     # -- instances ---------------------------------------------------------------------------
     def generate(self, n: int, seed: int) -> list[Instance]:
@@ -85,10 +95,12 @@ class CountdownTask(Task):
     def load(self, source: str, n: int | None) -> list[Instance]:
         return [self._instance(r.id, r.nums, r.target, r.solution) for r in read_source(source, n)]
 
-    @staticmethod
-    def _instance(iid: str, nums: list[int], target: int, solution: list[str] | None) -> Instance:
+    def _instance(self, iid: str, nums: list[int], target: int, solution: list[str] | None) -> Instance:
+        # the reference searches' drawn beams (sos_beam, apr_beam, apr_sub_beam): what the scripted
+        # backend's trace for this instance was searched with
+        draws = reference_draws(self.search, sos_prompt(target, nums), apr_prompt(target, nums))
         return Instance(id=iid, size=len(nums), data={"nums": nums, "target": target, "solution": solution},
-                        meta={"n_numbers": len(nums), "target": target})
+                        meta={"n_numbers": len(nums), "target": target, **draws})
 
     # -- prompts and setups ------------------------------------------------------------------
     def prompt(self, instance: Instance, protocol: Protocol) -> str:
