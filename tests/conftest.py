@@ -49,3 +49,13 @@ def scripted_run(tmp_path: Path) -> Path:
     assert r.returncode == 0, r.stdout + r.stderr
     (run,) = (tmp_path / "out").iterdir()
     return run
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say loudly when the browser tests were skipped for want of Chromium (a fresh machine's
+    `make test`: only .ci/run installs it), not only in `-rs`'s list (issue 39.9)."""
+    from mplm_bench.view import headless
+
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "test_view_browser" in r.nodeid]
+    if skipped and (why := headless.missing()) is not None:
+        terminalreporter.write_sep("!", f"{len(skipped)} browser tests SKIPPED: {why}", red=True, bold=True)

@@ -1,8 +1,9 @@
 """Committing finished samples in small batches instead of one pair of files each.
 
-A finished sample waits at most `flush_s` (or until `max_rows` are waiting) and is then committed
-with the others waiting in one pair of files (RunStore.write_batch). So a crash loses at most the
-samples in flight and those finished in the last `flush_s`; a resume runs exactly those again.
+A finished sample waits about `flush_s` (an event-loop timer: later while the loop is busy) or until
+`max_rows` are waiting, and is then committed with the others waiting in one pair of files
+(RunStore.write_batch). So a crash loses at most the samples in flight and those finished since the
+last batch; a resume runs exactly those again.
 Nothing per sample stays in memory once written: only counts.
 """
 
