@@ -24,15 +24,16 @@ from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, Completion
 from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
 from mplm_bench.runtime.protocol import thread_sort_key
-from mplm_bench.runtime.world import Ticket, World
+from mplm_bench.runtime.world import Ticket, World, checked_usage
 
 SchedulerKind = Literal["sync", "async"]
 
 
 async def _call(backend: Backend, ticket: Ticket) -> Completion:
-    """Run one request; an exception from the backend becomes an `error` completion."""
+    """Run one request; an exception from the backend becomes an `error` completion, and so do
+    impossible token counts (`checked_usage`), before the latency model or the World reads them."""
     try:
-        return await backend.generate(ticket.request)
+        return checked_usage(await backend.generate(ticket.request))
     except asyncio.CancelledError:
         raise
     except Exception as e:  # the sample records engine_error; the run goes on
