@@ -116,9 +116,9 @@ def test_the_runtime_imports_nothing_outside_itself():
 
 def test_tasks_and_backends_depend_only_on_the_runtime_and_the_task_interface():
     """Beyond runtime/ and tasks/base.py: their own package, the shared leaves a task or engine
-    needs (tasks/files.py, tasks/boxed/, models/: tokenizers, the embedded model) and registry.py to register."""
+    needs (tasks/files.py, tasks/limits.py, tasks/boxed/, models/: tokenizers, the embedded model) and registry.py to register."""
     # tasks/boxed/ is the shared base of the `\\boxed{}` answer tasks (math, multiply)
-    shared = (f"{PKG}.runtime", f"{PKG}.tasks.base", f"{PKG}.tasks.files", f"{PKG}.tasks.boxed",
+    shared = (f"{PKG}.runtime", f"{PKG}.tasks.base", f"{PKG}.tasks.files", f"{PKG}.tasks.limits", f"{PKG}.tasks.boxed",
               f"{PKG}.models", f"{PKG}.registry")
     graph = import_graph()
     bad = {}
