@@ -51,6 +51,7 @@ from mplm_bench.backends.engine_common import (
     restore_stop,
     with_replayed_text,
 )
+from mplm_bench.backends.engine_reaper import stop_watcher, watch_children
 from mplm_bench.backends.vllm_cpu import (
     CPU_BLOCK_SIZE,
     GIB,
@@ -145,6 +146,7 @@ class VLLMBackend:
         except Exception as e:
             raise BackendError(_start_failure(e, on_cpu)) from e
         self.start_s = time.perf_counter() - started
+        self._reaper = watch_children()  # the engine's processes die with us, kill -9 included
         self.max_model_len = int(self._engine.model_config.max_model_len)
         # Made after the engine has started its processes: the CUDA build forks them, and a
         # `tokenizers` object that has already run in this process would warn about the fork and
@@ -316,6 +318,7 @@ class VLLMBackend:
         if engine is not None:
             engine.shutdown()
             await asyncio.sleep(0)  # let the cancelled output handler task finish
+        stop_watcher(getattr(self, "_reaper", None))
 
 
 def _special_tokens(request: Request) -> dict[str, bool]:
