@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +59,26 @@ def pytest_terminal_summary(terminalreporter) -> None:
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "test_view_browser" in r.nodeid]
     if skipped and (why := headless.missing()) is not None:
         terminalreporter.write_sep("!", f"{len(skipped)} browser tests SKIPPED: {why}", red=True, bold=True)
+
+
+@pytest.fixture(autouse=True)
+def _forget_test_registrations() -> Iterator[None]:
+    """Names a test registers (toy tasks, strategies, backends) are forgotten after it, so no
+    test sees another's toys (`list`'s matrix, registry listings) whatever the order. Built-ins
+    and plugins loaded meanwhile stay: their modules are imported once and would not register
+    again."""
+    from mplm_bench import registry
+
+    regs = (registry.tasks, registry.strategies, registry.backends)
+    before = [set(r._items) for r in regs]
+    yield
+    for r, known in zip(regs, before, strict=True):
+        for name in set(r._items) - known - set(r._builtins):
+            if not _from_entry_point(r, name):
+                del r._items[name]
+
+
+def _from_entry_point(reg: object, name: str) -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == name for ep in entry_points(group=f"mplm_bench.{reg.kind}s"))  # type: ignore[attr-defined]
