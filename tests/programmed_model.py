@@ -25,9 +25,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-TAGS = ["<Think>", "</Think>", "<Parallel>", "</Parallel>", "<Outlines>", "</Outlines>", "<Outline>",
-        "</Outline>", "<Thread>", "</Thread>", "<Conclusion>", "</Conclusion>", "<Path>", "</Path>",
-        "<Summary>", "</Summary>", "<Goal>", "</Goal>"]
+from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
+
+# every dialect's tags, as each system adds them to its tokenizer
+TAGS = list(dict.fromkeys(tag for tags in SPECIAL_TAGS.values() for tag in tags))
 WORDS = ["assistant\n", "\n", "1:", "Plan", " :", " half", " done", " Answer", " alt", " same"]
 EOS = "<|im_end|>"
 NEXT = {

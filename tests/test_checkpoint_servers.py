@@ -115,7 +115,7 @@ def test_the_served_identity_keys_the_run(tok, tmp_path):
             manifest = json.loads((result.dir / "manifest.json").read_text())
             served = manifest["backend"]["served"]
             assert served["id"] == "checkpoint" and len(served["tokenizer_digest"]) == 12
-            assert manifest["config"]["served"] == served | {"root": None} or manifest["config"]["served"]
+            assert manifest["config"]["served"] == served  # the run id hashes what the manifest records
     assert ids[0] != ids[1]
 
 
@@ -130,7 +130,7 @@ def test_the_first_request_is_the_upstream_rollouts_byte_for_byte(tok, tmp_path,
     cp = cs.Checkpoint(tok, TABLES[strategy])
     with cs.serve(cp) as url:
         result = run(url, strategy, tmp_path, n=1)
-    problem = result.samples()
+    samples = result.samples()
     from mplm_bench.registry import tasks
 
     task = tasks.get("multiply")()
@@ -147,7 +147,7 @@ def test_the_first_request_is_the_upstream_rollouts_byte_for_byte(tok, tmp_path,
                        f"<|im_end|>\n<|im_start|>user\n{q}\n<|im_end|>\n<|im_start|>assistant\n"),
     }[strategy]
     assert _first_user_request(cp) == upstream
-    assert set(problem["prompt_profile"]) == {profile.name}
+    assert set(samples["prompt_profile"]) == {profile.name}
 
 
 def test_the_harness_profile_and_a_prompt_file(tok, tmp_path):

@@ -19,10 +19,9 @@ depend only on what the step is, not on when it ran, and adding this signal chan
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
+from mplm_bench.backends.noise import step_rng
 from mplm_bench.runtime.backend import Request
 
 
@@ -36,9 +35,7 @@ class ConfidenceSignal:
 
     def confidences(self, request: Request, n_tokens: int, wrong_from: int | None) -> list[float]:
         """`n_tokens` confidences; the step's text is wrong from token `wrong_from` on (None: right)."""
-        sample = request.request_id.rsplit("/", 1)[0]
-        digest = hashlib.sha256(request.prompt.encode()).hexdigest()
-        rng = random.Random(f"confidence|{self.seed}|{sample}|{request.thread_id}|{digest}")
+        rng = step_rng(self.seed, request, "confidence")
         level = rng.gauss(self.level, self.spread)
         cut = n_tokens if wrong_from is None else rng.randint(0, max(0, min(wrong_from, n_tokens)))
         return [round(rng.gauss(level - (self.gap if i >= cut else 0.0), self.noise), 3)

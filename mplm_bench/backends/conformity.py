@@ -18,10 +18,9 @@ and errors are independent and a step's fate does not depend on when it ran.
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
+from mplm_bench.backends.noise import step_rng
 from mplm_bench.runtime.backend import Request
 from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
 
@@ -36,12 +35,6 @@ def received_answers(prompt: str) -> list[str]:
         return []
 
 
-def conformity_rng(seed: int, request: Request) -> random.Random:
-    sample = request.request_id.rsplit("/", 1)[0]
-    digest = hashlib.sha256(request.prompt.encode()).hexdigest()
-    return random.Random(f"conformity|{seed}|{sample}|{request.thread_id}|{digest}")
-
-
 @dataclass(frozen=True, slots=True)
 class Conformity:
     rate: float
@@ -54,7 +47,7 @@ class Conformity:
         refs = received_answers(request.prompt)
         if not refs:
             return None
-        rng = conformity_rng(self.seed, request)
+        rng = step_rng(self.seed, request, "conformity")
         if rng.random() >= self.rate:
             return None
         return rng.choice(refs)

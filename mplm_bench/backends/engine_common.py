@@ -236,6 +236,15 @@ def keeps_special_tokens(request: Request) -> bool:
     return bool(request.stop) or request.assistant is not None
 
 
+def special_token_params(request: Request) -> dict[str, bool]:
+    """The sampling parameters that keep special tokens in the text where a dialect's tags are in
+    play (and no space between two of them, which vLLM inserts by default): in-process vLLM's
+    `SamplingParams` and vLLM's and SGLang's request bodies take the same names."""
+    if not keeps_special_tokens(request):
+        return {}
+    return {"skip_special_tokens": False, "spaces_between_special_tokens": False}
+
+
 def restore_stop(reported: object, text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
     """The step's text with the stop string that ended it, and that string (None: EOS).
 

@@ -50,11 +50,15 @@ def error_probability(rate: float, model: ErrorModel, prompt_tokens: int, gen_to
     return 1.0 - (1.0 - rate) ** exposure
 
 
-def step_rng(seed: int, request: Request) -> random.Random:
+def step_rng(seed: int, request: Request, stream: str = "") -> random.Random:
+    """A generator seeded by what the step is (seed, sample, thread, prompt), not by when it ran;
+    `stream` names another draw of the same step (conformity, confidence) that must not shift
+    this one's coins."""
     sample = request.request_id.rsplit("/", 1)[0]
     digest = hashlib.sha256(request.prompt.encode()).hexdigest()
     # a str seed is hashed with SHA-512 by `random`, the same in every process
-    return random.Random(f"{seed}|{sample}|{request.thread_id}|{digest}")
+    key = f"{seed}|{sample}|{request.thread_id}|{digest}"
+    return random.Random(f"{stream}|{key}" if stream else key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,17 +41,17 @@ from mplm_bench.backends.engine_common import (
     EarlyAborts,
     counter_renderer,
     finish_reason,
-    keeps_special_tokens,
     options_error,
     prepare_call,
     restore_stop,
+    special_token_params,
     with_replayed_text,
 )
 from mplm_bench.backends.served import (
     PROBE_CHAT,
+    ServerRenderer,
     check_same,
     digest,
-    server_renderer,
     server_tokenizer,
 )
 from mplm_bench.backends.stop_probe import probe_stops
@@ -173,7 +173,7 @@ class OpenAIBackend:
                 raise BackendError(
                     f"the server at {_public(self.base_url)} has no /tokenize, and prompts must be encoded "
                     f"with the served model's own tokenizer: set -M tokenizer=DIR (the folder of {self.model})")
-            return server_renderer(server, f"{self.model} (the server's /tokenize)"), True, \
+            return ServerRenderer(server, f"{self.model} (the server's /tokenize)"), True, \
                 digest(server.chat(PROBE_CHAT)[1])
         try:
             local = counter_renderer(spec)
@@ -255,8 +255,7 @@ class OpenAIBackend:
             body |= {"min_tokens": call.max_tokens, "ignore_eos": True}
         elif request.stop:  # trimmed and put back from the reported stop (engine_common.restore_stop)
             body |= {"stop": list(request.stop), "include_stop_str_in_output": False}
-        if keeps_special_tokens(request):  # vLLM's and SGLang's extra parameters
-            body |= {"skip_special_tokens": False, "spaces_between_special_tokens": False}
+        body |= special_token_params(request)  # vLLM's and SGLang's extra parameters
         state = _Stream()
         if s.logprobs is not None:
             state.confs, state.on_confidences = [], request.on_confidences

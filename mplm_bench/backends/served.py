@@ -26,13 +26,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mplm_bench.backends.engine_common import ChatRenderer
 from mplm_bench.runtime.backend import BackendError
+from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
 
-# Every control tag of the dialects (docs/parallel.md), so a tokenizer that lacks them as special
-# tokens encodes the probe differently from one that has them.
-DIALECT_TAGS = ("<Parallel>", "</Parallel>", "<Outlines>", "</Outlines>", "<Outline>", "</Outline>",
-                "<Thread>", "</Thread>", "<Goal>", "</Goal>", "<Path>", "</Path>", "<Conclusion>",
-                "</Conclusion>", "<Summary>", "</Summary>")
+# Every control tag of the dialects, so a tokenizer that lacks them as special tokens encodes the
+# probe differently from one that has them.
+DIALECT_TAGS = tuple(dict.fromkeys(tag for tags in SPECIAL_TAGS.values() for tag in tags))
 PROBE_USER = "What is 12 * 34? " + "".join(DIALECT_TAGS)
 PROBE_CHAT = [{"role": "user", "content": PROBE_USER}]
 CACHE = 4096  # encodings remembered per tokenizer (assistant segments, chats)
@@ -110,15 +110,13 @@ def _ids(data: dict[str, Any]) -> list[int]:
 
 def server_tokenizer(client: Any, base_url: str, model: str, headers: dict[str, str]) -> ServerTokenizer | None:
     """The server's tokenizer, or None when it has no /tokenize (404, 405, not JSON)."""
+    import httpx
+
     tok = ServerTokenizer(client, host_root(base_url), model, headers)
     try:
         tok.chat(PROBE_CHAT)
-    except (BackendError, ValueError):
+    except (BackendError, ValueError, httpx.HTTPError):
         return None
-    except Exception as e:  # the transport: the server answered /models a moment ago
-        if type(e).__module__.startswith("httpx"):
-            return None
-        raise
     return tok
 
 
@@ -133,12 +131,13 @@ def check_same(local: Callable[[list[dict[str, str]]], list[int]], server: Serve
                        "leave -M tokenizer out to use the server's own, or give the served model's folder")
 
 
-def server_renderer(tok: ServerTokenizer, name: str) -> Any:
-    """A ChatRenderer whose chats are templated and encoded by the server itself."""
-    from mplm_bench.backends.engine_common import ChatRenderer
+class ServerRenderer(ChatRenderer):
+    """A ChatRenderer whose chats are templated and encoded by the server itself (one /tokenize
+    of the messages, not a local template and a second encode)."""
 
-    class ServerRenderer(ChatRenderer):
-        def chat_ids(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
-            return tok.chat(messages)
+    def __init__(self, tok: ServerTokenizer, name: str) -> None:
+        super().__init__(name, lambda m: tok.chat(m)[0], tok.encode)
+        self._tok = tok
 
-    return ServerRenderer(name, lambda m: tok.chat(m)[0], tok.encode)
+    def chat_ids(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        return self._tok.chat(messages)

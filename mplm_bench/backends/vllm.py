@@ -45,10 +45,10 @@ from mplm_bench.backends.engine_common import (
     counter_renderer,
     finish_reason,
     hf_renderer,
-    keeps_special_tokens,
     options_error,
     prepare_call,
     restore_stop,
+    special_token_params,
     with_replayed_text,
 )
 from mplm_bench.backends.engine_reaper import stop_watcher, watch_children
@@ -254,7 +254,7 @@ class VLLMBackend:
             # trimmed by the engine and put back from `stop_reason` (engine_common.restore_stop),
             # so an end-of-sequence special token never reaches the text
             include_stop_str_in_output=False,
-            **_special_tokens(request),
+            **special_token_params(request),
             # top-k log-probabilities of each generated token, only when asked (DeepConf)
             **({"logprobs": s.logprobs} if s.logprobs is not None else {}),
         )
@@ -319,14 +319,6 @@ class VLLMBackend:
             engine.shutdown()
             await asyncio.sleep(0)  # let the cancelled output handler task finish
         stop_watcher(getattr(self, "_reaper", None))
-
-
-def _special_tokens(request: Request) -> dict[str, bool]:
-    """Keep special tokens in the text where a dialect's tags are in play (and no space between
-    two of them, which vLLM inserts by default)."""
-    if not keeps_special_tokens(request):
-        return {}
-    return {"skip_special_tokens": False, "spaces_between_special_tokens": False}
 
 
 def engine_renderer(engine: Any) -> Any:
