@@ -243,6 +243,7 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=_TRAIN)] = 2e-3,
     position_heads: Annotated[int, typer.Option(help="Layer-0 heads set to look 1, 2, … tokens back at initialisation (docs/training.md §2).", rich_help_panel=_TRAIN)] = 0,
     first_calls: Annotated[int, typer.Option(help="Train the first K steps on each thread's first call only (the spawn's copy of the problem, a worker's lookup of its cell): docs/training.md §2.", rich_help_panel=_TRAIN)] = 0,
+    split_digits: Annotated[bool | None, typer.Option(help="One token per digit, as Qwen2 splits numbers (default: on for multiply, math, countdown).", rich_help_panel=_TRAIN)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).", rich_help_panel=_TRAIN)] = None,
     eval_rows: Annotated[int, typer.Option(help="Held-out steps decoded for the card's exact-match figure.", rich_help_panel=_TRAIN)] = 100,
 ) -> int:
@@ -258,7 +259,8 @@ def train(
                         seed=seed, steps=steps, batch_tokens=batch_tokens,
                         upsample_master=upsample_master, hidden=hidden, heads=max(1, hidden // 32),
                         intermediate=3 * hidden, layers=layers, lr=lr,
-                        position_heads=position_heads, first_calls=first_calls, threads=threads, eval_rows=eval_rows, out=out)
+                        position_heads=position_heads, first_calls=first_calls, split_digits=split_digits, threads=threads,
+                        eval_rows=eval_rows, out=out)
     card = train_model(opts, log=lambda m: console.print(m, highlight=False, soft_wrap=True))
     console.print(f"wrote {out}: loss {card['final_loss']}, held-out steps exact "
                   f"{card['heldout_exact_match'][0]}/{card['heldout_exact_match'][1]}")

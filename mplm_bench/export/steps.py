@@ -16,7 +16,7 @@ from mplm_bench.export.options import ExportOptions, strategy_for, training_seed
 from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, BackendError
-from mplm_bench.runtime.protocol import SYSTEM_PROMPT
+from mplm_bench.runtime.protocol import MASTER_ID, SYSTEM_PROMPT
 from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
 from mplm_bench.strategies.base import RunContext
@@ -134,7 +134,9 @@ class TraceSource:
             # one example per sample; its completion tokens are the generated ones (not the headers)
             out.steps.append(Step(
                 call=0, thread_id=calls[0].thread_id, role="master", step=0, depth=0, round=1, system=system,
-                prompt=p.task.prompt(instance, "serial"), response=result.world.metrics.answer or "",
+                # the user message the sample really opened with: the dialect's prompt profile
+                prompt="".join(result.world.threads[MASTER_ID].segments),
+                response=result.world.metrics.answer or "",
                 prompt_tokens=calls[0].prompt_tokens, completion_tokens=sum(c.completion_tokens for c in calls),
             ))
             return out

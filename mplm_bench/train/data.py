@@ -48,6 +48,9 @@ def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
     *context, reply = chat
     if reply["role"] != "assistant":
         raise ValueError("an export row must end with the assistant's reply")
+    # no system message (content None: an upstream profile without one) renders no system turn,
+    # as the engine's renderer does
+    context = [m for m in context if m["content"] is not None]
     return _TEMPLATE.render(context, add_generation_prompt=True), reply["content"] + EOS
 
 

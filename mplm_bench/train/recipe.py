@@ -36,6 +36,7 @@ class TrainOptions(BaseModel):
     warmup: int = 100
     position_heads: int = Field(0, ge=0)  # layer-0 heads seeded to look 1..k tokens back
     first_calls: int = Field(0, ge=0)  # the first steps train on threads' first calls only
+    split_digits: bool | None = None  # one token per digit; None: for the arithmetic tasks (DIGIT_TASKS)
     threads: int | None = None  # torch CPU threads (None: torch's default)
     eval_rows: int = 100  # held-out steps decoded greedily for the card's exact-match figure
     out: Path
@@ -51,7 +52,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
     from mplm_bench.train.card import problem_keys, write_card
     from mplm_bench.train.data import chat_texts, encode_rows, read_chats, read_first_calls
-    from mplm_bench.train.tokenizer import EOS, PAD, build_tokenizer, save_tokenizer
+    from mplm_bench.train.tokenizer import DIGIT_TASKS, EOS, PAD, build_tokenizer, save_tokenizer
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -66,7 +67,10 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
         export_card = (data_dir / "README.md").read_text()
         keys = problem_keys(data_dir, opts)
     tags = SPECIAL_TAGS.get(opts.protocol, ())  # a dialect's tags: added special tokens, as upstream
-    tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size, tags)
+    if opts.split_digits is None:
+        opts = opts.model_copy(update={"split_digits": opts.task in DIGIT_TASKS})
+    tok = build_tokenizer((a + b for a, b in map(chat_texts, train_chats)), opts.vocab_size, tags,
+                          bool(opts.split_digits))
     rows = encode_rows(tok, train_chats, opts.max_len, first_calls)
     dropped = len(train_chats) - len(rows)
     log(f"{len(rows):,} training rows ({dropped} longer than {opts.max_len} dropped), "

@@ -33,16 +33,26 @@ SPLIT_PATTERN = (
     r" ?[A-Za-z]+|\]\]| ?[^\sA-Za-z\d]| +|\n"
 )
 
+# Arithmetic traces (multiply, math, countdown): every digit its own piece, as Qwen2's pre-tokenizer
+# splits `\p{N}` (the released adaptive checkpoints are Qwen models). A whole-number piece would
+# let BPE merge `1248` into arbitrary chunks, so a carry would be a lookup over thousands of tokens
+# instead of ten digit tokens.
+DIGIT_SPLIT_PATTERN = r"\d| ?[A-Za-z]+|</?[A-Za-z_]+>?| ?[^\sA-Za-z\d]| +|\n"
+DIGIT_TASKS = frozenset({"multiply", "math", "countdown"})
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int, tags: tuple[str, ...] = ()) -> object:
+
+def build_tokenizer(texts: Iterable[str], vocab_size: int, tags: tuple[str, ...] = (),
+                    split_digits: bool = False) -> object:
     """Train BPE on `texts`; returns a `tokenizers.Tokenizer` with the ChatML specials as ids 0-2,
     then `tags` as added special tokens (a dialect's control tags, as the released adaptive
-    checkpoints hold them: tasks/boxed/profiles.py `SPECIAL_TAGS`)."""
+    checkpoints hold them: tasks/boxed/profiles.py `SPECIAL_TAGS`). `split_digits`: one token
+    per digit (`DIGIT_SPLIT_PATTERN`) instead of the protocol pieces."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
+    pattern = DIGIT_SPLIT_PATTERN if split_digits else SPLIT_PATTERN
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
