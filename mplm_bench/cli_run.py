@@ -89,7 +89,8 @@ def failed_exit(console: Console, statuses: dict[str, int]) -> int:
 
 
 SUMMARY_COLUMNS = ["task", "size", "strategy", "label", "correct", "status", "gen_tokens", "critical_path_tokens",
-                   "peak_context_tokens", "n_calls", "n_messages", "n_preempted", "rounds", "wall_s"]
+                   "peak_context_tokens", "n_calls", "n_messages", "n_preempted", "rounds", "wall_s", "blocks",
+                   "instance_id"]
 
 
 def print_summary(run_dir: Any) -> dict[str, int]:
@@ -102,6 +103,8 @@ def print_summary(run_dir: Any) -> dict[str, int]:
             "gen": "gen tok", "cp": "crit path", "peak": "peak ctx", "calls": "calls",
             "msgs": "msgs", "pre": "preempt", "rounds": "rounds", "status": "statuses", "wall": "wall s"}
     table = Table(title=f"{df['task'].iloc[0]}: {run_dir}", title_justify="left")
+    if "blocks" in df.columns:  # the adaptive strategies: parallel blocks opened per sample
+        cols = {**dict(list(cols.items())[:5]), "blocks": "blocks", **dict(list(cols.items())[5:])}
     for key, header in cols.items():
         table.add_column(header, justify="left" if key in ("strategy", "status") else "right")
     # tasks with a natural split (3-SAT's label) get one row per value of it
@@ -113,7 +116,9 @@ def print_summary(run_dir: Any) -> dict[str, int]:
         statuses = " ".join(f"{k}:{v}" for k, v in g["status"].value_counts().items())
         table.add_row(
             "/".join(str(k) for k in (size, *key[2:])), strategy, str(len(g)), f"{g['correct'].mean():.0%}",
-            f"{g['gen_tokens'].mean():,.0f}", f"{g['critical_path_tokens'].mean():,.0f}",
+            f"{g['gen_tokens'].mean():,.0f}",
+            *([f"{g['blocks'].mean():,.2f}"] if "blocks" in cols else []),
+            f"{g['critical_path_tokens'].mean():,.0f}",
             f"{g['peak_context_tokens'].mean():,.0f}", f"{g['n_calls'].mean():,.0f}",
             f"{g['n_messages'].mean():,.0f}", f"{g['n_preempted'].mean():,.1f}",
             f"{g['rounds'].mean():,.1f}", statuses, f"{g['wall_s'].mean():.2f}",
@@ -124,7 +129,28 @@ def print_summary(run_dir: Any) -> dict[str, int]:
         console = Console(width=160)
     console.print(table)
     console.print("means per sample; tokens counted with", _tokenizer_note(run_dir))
+    if (line := held_out_line(run_dir, df)) is not None:
+        console.print(line)
     return {str(k): int(v) for k, v in df["status"].value_counts().items()}
+
+
+def held_out_line(run_dir: Any, df: Any) -> str | None:
+    """Accuracy on the instances the model never trained on, where its card lists some that it did
+    (docs/training.md §1)."""
+    import json
+
+    try:
+        o = json.loads((run_dir / "manifest.json").read_text()).get("training_overlap") or {}
+    except (OSError, ValueError):
+        return None
+    ids = o.get("in_training_ids")
+    if not o.get("in_training") or ids is None:
+        return None
+    held = df[~df["instance_id"].isin(set(ids))]
+    if held.empty:
+        return f"all {len(df)} instances are in model {o['model']}'s training set: no held-out accuracy"
+    return (f"held out (not in model {o['model']}'s training set): {held['correct'].mean():.0%} "
+            f"of {len(held)} instances")
 
 
 def _tokenizer_note(run_dir: Any) -> str:

@@ -168,6 +168,7 @@ def with_default_model(cfg: RunConfig, task: Task) -> RunConfig:
 
 
 OVERLAP_CHECK_LIMIT = 100_000  # instances checked against a card (each is generated to be keyed)
+OVERLAP_IDS_LIMIT = 10_000  # the manifest lists the ids of at most this many training instances
 
 
 def training_overlap(model: Any, instances: Instances) -> dict[str, Any] | None:
@@ -183,8 +184,11 @@ def training_overlap(model: Any, instances: Instances) -> dict[str, Any] | None:
     if keys is None:
         return None
     checked = min(len(instances), OVERLAP_CHECK_LIMIT)
-    hits = sum(problem_key(instances[i].data) in keys for i in range(checked))
-    return {"model": shipped.name if shipped else model, "checked": checked, "in_training": hits}
+    seen = [instances[i].id for i in range(checked) if problem_key(instances[i].data) in keys]
+    out: dict[str, Any] = {"model": shipped.name if shipped else model, "checked": checked, "in_training": len(seen)}
+    if len(seen) <= OVERLAP_IDS_LIMIT:  # so accuracy can be read on the held-out instances alone
+        out["in_training_ids"] = seen
+    return out
 
 
 def input_stream(cfg: RunConfig) -> InputStream | None:

@@ -61,11 +61,27 @@ def test_plan_names_the_default_in_the_config_so_runs_keep_their_own_ids(tmp_pat
 def test_run_reports_how_many_instances_the_card_trained_on(tmp_path):
     base = dict(task="sudoku", strategy="mplm", task_options={"size": 4}, backend="vllm", out=tmp_path)
     held_out = plan(RunConfig(n=50, **base)).training_overlap
-    assert held_out == {"model": "sudoku-4x4-mplm", "checked": 50, "in_training": held_out["in_training"]}
+    assert held_out == {"model": "sudoku-4x4-mplm", "checked": 50, "in_training": held_out["in_training"],
+                        "in_training_ids": held_out["in_training_ids"]}
     assert held_out["in_training"] <= 3  # 4×4 puzzles collide by chance across seed streams, rarely
     # the training stream itself (seed −1, only export-sft uses it): nearly all were trained on
     trained = plan(RunConfig(n=50, seed=-1, **base)).training_overlap
-    assert trained["in_training"] >= 45
+    assert trained["in_training"] >= 45 and len(trained["in_training_ids"]) == trained["in_training"]
+
+
+def test_the_summary_reads_accuracy_on_held_out_instances_alone(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from mplm_bench.cli_run import held_out_line
+
+    df = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "correct": [True, True, False, True]})
+    overlap = {"model": "m", "checked": 4, "in_training": 2, "in_training_ids": ["a", "b"]}
+    (tmp_path / "manifest.json").write_text(json.dumps({"training_overlap": overlap}))
+    assert held_out_line(tmp_path, df) == "held out (not in model m's training set): 50% of 2 instances"
+    (tmp_path / "manifest.json").write_text(json.dumps({"training_overlap": overlap | {"in_training": 0}}))
+    assert held_out_line(tmp_path, df) is None
 
 
 def test_shipped_names_resolve_for_the_engine_and_the_token_counter():
