@@ -1,5 +1,5 @@
 """DeepConf against self-consistency on the noisy scripted backend: a sweep over the online stop
-threshold, accuracy against generated tokens (docs/deepconf.md, README "DeepConf").
+threshold, accuracy against generated tokens (docs/deepconf.md "Measured").
 
 Sudoku 4x4, `-M error_rate=0.8` (about half the traces end wrong), the scripted backend's seeded
 confidence signal (backends/confidence_signal.py), 16 traces per sample for every point: `sc`

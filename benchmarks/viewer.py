@@ -1,5 +1,5 @@
 """The viewer on big and small runs: page sizes, build time, time to open a sample in headless
-Chromium, and the README's screenshot (docs/viewer_mplm_9x9.png).
+Chromium, and the trace viewer page's screenshot (docs/viewer_mplm_9x9.png).
 
     python benchmarks/viewer.py [--root DIR] [--shot docs/viewer_mplm_9x9.png]
 

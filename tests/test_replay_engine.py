@@ -27,7 +27,7 @@ pytestmark = [
 
 ENGINE = {"max_model_len": 4096, "kv_cache_space_gb": 1.0}
 FEW_POINTS = CalibrationPlan(prompt_lengths=(32, 256), batches=(1, 4), decode_tokens=8, repeats=1)
-SIM_FACTOR = 3.0  # simulated vs replayed seconds, either way (measured: see README)
+SIM_FACTOR = 3.0  # simulated vs replayed seconds, either way (measured: docs/latency.md)
 
 
 def _cfg(tmp, backend: str, options: dict) -> RunConfig:

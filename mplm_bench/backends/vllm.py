@@ -182,7 +182,7 @@ class VLLMBackend:
             args["enable_chunked_prefill"] = o.enable_chunked_prefill
         # Prefix caching works in whole KV blocks. The CPU build defaults to 128-token blocks, so
         # a resumed thread of a few hundred tokens finds almost nothing cached; 32 is the
-        # smallest size the CPU kernels prefer (measured: resumed-step hit ratio 0.19 -> see README)
+        # smallest size the CPU kernels prefer (measured: resumed-step hit ratio 0.19 -> docs/latency.md)
         block = o.block_size or (CPU_BLOCK_SIZE if on_cpu else None)
         if block is not None:
             args["block_size"] = block
