@@ -108,8 +108,8 @@ class PooledBackend:
                         raise
                     why = f"{type(e).__name__}: {e}"[:200]
                     if self.pool.failed(i, why, refused=kind == "refused"):
-                        log.warning("server %s is down (%s); its samples go on on the %d others", self.urls[i],
-                                    why, len(self.pool.live))
+                        log.warning("server %s is down (%s); its samples go on elsewhere (%d of %d live)",
+                                    self.urls[i], why, len(self.pool.live), len(self.pool.servers))
                     if call.aborted:
                         return Completion("", 0, 0, "abort", error="aborted while its server failed",
                                           retries=len(tried) + 1)
@@ -151,7 +151,7 @@ class PooledBackend:
 
 def _watched(request: Request) -> tuple[Request, list[bool]]:
     """The request with its confidence listener wrapped to note whether it heard anything (then
-    the request is not sent again: backends/pooled.py's exception). The flag is a one-item list."""
+    the request is not sent again: the exception above). The flag: a list, empty until it hears."""
     heard: list[bool] = []
     listener = request.on_confidences
     if listener is None:
