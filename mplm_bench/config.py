@@ -104,6 +104,10 @@ class RunConfig(BaseModel):
         by its contents (`legacy`: by its text, as before; for finding old run folders)."""
         d = self.model_dump(mode="json", exclude={"n", "concurrency", "out", "log_prompts", "strict_resume"})
         d["backend_options"] = public_options(self.backend_options)
+        if (self.served or {}).get("pool"):
+            # several servers of one model (backends/pooled.py): which and how many is how the run
+            # executes, like --concurrency; `served` keys the model (docs/servers.md)
+            d["backend_options"].pop("base_url", None)
         for key in ("input_rate", "input_schedule", "served", "defaults"):
             if d[key] is None:
                 del d[key]

@@ -43,6 +43,9 @@ class Checkpoint:
     tokenize: bool = True  # serve /tokenize and /detokenize
     model: str = "checkpoint"
     fail_completions_after: int | None = None  # HTTP 500 on completions after this many
+    # after this many completions the server dies: that request's connection is dropped unanswered
+    # and the port refuses connections from then on (a killed server)
+    die_after: int | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,6 +137,13 @@ class _Handler(BaseHTTPRequestHandler):
         with cp.lock:
             cp.bodies.append(body)
             n = len(cp.bodies)
+        if cp.die_after is not None and n > cp.die_after:
+            if not getattr(self.server, "dead", False):
+                self.server.dead = True
+                self.server.shutdown()  # this handler runs in its own thread, not serve_forever's
+                self.server.server_close()
+            self.close_connection = True
+            return None
         if cp.fail_completions_after is not None and n > cp.fail_completions_after:
             return self._json({"error": {"message": "engine died"}}, 500)
         answer = cp.generate(body)

@@ -19,6 +19,10 @@ step's text and the server is asked for exactly that many tokens (`min_tokens` =
 Log-probabilities (`Sampling.logprobs`, DeepConf): `logprobs: k` in the request; each streamed
 chunk's `choices[].logprobs.top_logprobs` becomes token confidences (runtime/confidence.py).
 
+Several servers (`-M base_url=URL1,URL2`, or a file of URLs): one run spread over them, a sample
+pinned to one server, a dead server's requests sent again elsewhere (backends/pooled.py,
+docs/servers.md).
+
 Uses httpx (imported when the backend is built). The API key is sent as a bearer token and never
 appears in `describe()`, errors or logs.
 """
@@ -47,6 +51,7 @@ from mplm_bench.backends.engine_common import (
     special_token_params,
     with_replayed_text,
 )
+from mplm_bench.backends.pooled import PooledBackend, check_agreement
 from mplm_bench.backends.served import (
     PROBE_CHAT,
     ServerRenderer,
@@ -72,7 +77,9 @@ class OpenAIOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = None  # default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1
+    # default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1. Several servers of one model:
+    # comma-separated URLs, a file of URLs (one a line) or a list (`server_urls`, docs/servers.md)
+    base_url: str | list[str] | None = None
     api_key: str | None = Field(default=None, repr=False)  # default $OPENAI_API_KEY
     model: str | None = None  # the served model name; None: the server's only model
     # tokenizer for the client-side chat template: a local folder, tokenizer.json, .gguf or a
@@ -90,6 +97,13 @@ class OpenAIOptions(BaseModel):
     stop_probe: bool = True
     # "scripted": the reference policy writes each step; the server generates as many tokens
     replay: Literal["scripted"] | None = None
+    # several servers: failures in a row (reset, timed out, 5xx after max_retries) that mark a
+    # server down; a refused connection marks it down at once (backends/server_pool.py)
+    down_after: int = Field(default=3, ge=1)
+
+
+class ServerError(RuntimeError):
+    """A server answered 429/5xx after the client's own retries (what a pool counts against it)."""
 
 
 @dataclass
@@ -110,7 +124,11 @@ class OpenAIBackend:
     name = "openai"
     virtual_time = False
 
-    def __init__(self, options: OpenAIOptions | None = None, policy: Policy | None = None) -> None:
+    def __init__(self, options: OpenAIOptions | None = None, policy: Policy | None = None, *,
+                 base_url: str | None = None, failover: bool = False) -> None:
+        """`base_url`: this server, one of a pool's (default: the options' one URL). `failover`:
+        a pool's member, whose connection failures go back to the pool at once (it sends the
+        request elsewhere) instead of being retried here."""
         try:
             import httpx
         except ImportError as e:
@@ -118,7 +136,13 @@ class OpenAIBackend:
         self._httpx = httpx
         self.options = opts = options or OpenAIOptions()
         self.policy = policy if opts.replay == "scripted" else None
-        self.base_url = _normalize(opts.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        if base_url is None:
+            urls, _ = server_urls(configured_base_url(opts))
+            if len(urls) > 1:
+                raise BackendError("openai backend: several base URLs: build it with build_openai")
+            base_url = urls[0]
+        self.base_url = _normalize(base_url)
+        self._failover = failover
         key = opts.api_key or os.environ.get("OPENAI_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         served = self._probe()
@@ -295,9 +319,10 @@ class OpenAIBackend:
                 try:
                     done = await self._stream_once(body, state, t0, n_prompt, retry)
                 except (httpx.TimeoutException, httpx.TransportError) as e:
-                    # connection trouble before any token: safe to send again
-                    if not retry or state.parts or (isinstance(e, httpx.TimeoutException)
-                                                    and not isinstance(e, httpx.ConnectTimeout)):
+                    # connection trouble before any token: safe to send again (a pool's member
+                    # leaves that to the pool, which sends it to another server)
+                    if not retry or state.parts or self._failover or (
+                            isinstance(e, httpx.TimeoutException) and not isinstance(e, httpx.ConnectTimeout)):
                         raise
                     done = None
                 if done is not None:
@@ -317,7 +342,8 @@ class OpenAIBackend:
                     return None
                 if r.status_code == 400 and any(p in detail.lower() for p in TOO_LONG_PHRASES):
                     return Completion("", n_prompt, 0, "prompt_too_long", error=detail)
-                raise RuntimeError(f"HTTP {r.status_code} from {_public(url)}: {detail}")
+                error = ServerError if r.status_code in RETRY_STATUS else RuntimeError
+                raise error(f"HTTP {r.status_code} from {_public(url)}: {detail}")
             async for line in r.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -343,7 +369,7 @@ class OpenAIBackend:
     @staticmethod
     def _take(chunk: dict[str, Any], state: _Stream, t0: float) -> None:
         if chunk.get("error"):  # some servers report mid-stream failures as a data event
-            raise RuntimeError(f"server error mid-stream: {str(chunk['error'])[:300]}")
+            raise ServerError(f"server error mid-stream: {str(chunk['error'])[:300]}")
         for choice in chunk.get("choices") or []:
             text = choice.get("text") or ""
             if text:
@@ -394,6 +420,41 @@ def _confs(state: _Stream) -> tuple[float, ...] | None:
     return tuple(state.confs) if state.confs is not None else None
 
 
+def configured_base_url(opts: OpenAIOptions) -> str | list[str]:
+    return opts.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+def server_urls(value: str | list[str]) -> tuple[list[str], bool]:
+    """The servers `-M base_url` names, normalised and without repeats, and whether it was given
+    as a list: comma-separated URLs, a YAML/Python list, or items that are not http(s) URLs but
+    files holding one URL a line (blank lines and `#` comments skipped). A list, even of one URL,
+    makes a pool (backends/pooled.py), whose run id does not key the URLs."""
+    items = [str(v) for v in value] if isinstance(value, list) else str(value).split(",")
+    listed = isinstance(value, list) or len(items) > 1
+    urls: list[str] = []
+    for item in (x.strip() for x in items):
+        if not item:
+            continue
+        if urlsplit(item).scheme.lower() in ("http", "https"):
+            urls.append(_normalize(item))
+            continue
+        listed = True
+        try:
+            lines = Path(item).expanduser().read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            raise BackendError(f"openai backend: base_url {_public(item)!r} is neither an http(s) URL nor a "
+                               "readable file of URLs (one a line)") from None
+        for n, line in enumerate(lines, 1):
+            line = line.split("#", 1)[0].strip()
+            if line and urlsplit(line).scheme.lower() not in ("http", "https"):
+                raise BackendError(f"openai backend: {item}:{n}: {_public(line)!r} is not an http(s) URL")
+            if line:
+                urls.append(_normalize(line))
+    if not urls:
+        raise BackendError(f"openai backend: base_url {_public(str(value))!r} names no server")
+    return list(dict.fromkeys(urls)), listed
+
+
 def _normalize(url: str) -> str:
     """The API root: `http://host:8000` and `http://host:8000/v1/` both give `.../v1`."""
     url = url.strip().rstrip("/")
@@ -419,24 +480,68 @@ def _only_model(served: list[dict[str, Any]], base_url: str) -> str:
                        "choose one with -M model")
 
 
-def identify_openai(options: dict[str, Any]) -> dict[str, Any]:
-    """The served model's identity (its id, where it was loaded from, its tokenizer's digest),
-    asked at plan time for the run id; no stop probe, no generation."""
+def server_failure(e: BaseException) -> str | None:
+    """How a pool counts an exception from a member (backends/pooled.py): "refused" (no
+    connection), "failed" (cut off, timed out, 429/5xx) or None (not the server's failure)."""
+    import httpx
+
+    if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+        return "refused"
+    if isinstance(e, httpx.TransportError | ServerError):  # timeouts are transport errors too
+        return "failed"
+    return None
+
+
+def _options(options: dict[str, Any]) -> OpenAIOptions:
     try:
-        opts = OpenAIOptions(**options).model_copy(update={"stop_probe": False})
+        return OpenAIOptions(**options)
     except ValidationError as e:
         raise BackendError(options_error("openai", OpenAIOptions, e)) from None
-    backend = OpenAIBackend(opts)
-    backend._sync.close()
-    return backend.served
+
+
+def _members(opts: OpenAIOptions, policy: Policy | None, urls: list[str]) -> list[OpenAIBackend]:
+    """One backend per server, each started (probed, its tokenizer checked) as one alone is."""
+    built: list[OpenAIBackend] = []
+    try:
+        for url in urls:
+            built.append(OpenAIBackend(opts, policy, base_url=url, failover=True))
+    except BaseException:
+        for b in built:
+            b._sync.close()
+        raise
+    return built
+
+
+def identify_openai(options: dict[str, Any]) -> dict[str, Any]:
+    """The served model's identity (its id, where it was loaded from, its tokenizer's digest),
+    asked at plan time for the run id; no stop probe, no generation. Several servers must agree;
+    their identity is marked `pool`, so the run id keys the model, not the URLs (config.py)."""
+    opts = _options(options).model_copy(update={"stop_probe": False})
+    urls, listed = server_urls(configured_base_url(opts))
+    if not listed:
+        backend = OpenAIBackend(opts)
+        backend._sync.close()
+        return backend.served
+    members = _members(opts, None, urls)
+    for m in members:
+        m._sync.close()
+    check_agreement([_public(u) for u in urls], [m.served for m in members])
+    return members[0].served | {"pool": True}
 
 
 # options validated before any I/O; the identity asked at plan time
 @backends.register("openai", options=OpenAIOptions, identify=identify_openai)
-def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend:
-    """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused."""
+def build_openai(policy: Any, options: dict[str, Any]) -> OpenAIBackend | PooledBackend:
+    """`policy` writes every step's text in replay mode (`-M replay=scripted`); else unused.
+    A list of servers gives a PooledBackend over one OpenAIBackend each."""
+    opts = _options(options)
+    urls, listed = server_urls(configured_base_url(opts))
+    if not listed:
+        return OpenAIBackend(opts, policy)
+    members = _members(opts, policy, urls)
     try:
-        opts = OpenAIOptions(**options)
-    except ValidationError as e:
-        raise BackendError(options_error("openai", OpenAIOptions, e)) from None
-    return OpenAIBackend(opts, policy)
+        return PooledBackend("openai", members, [_public(u) for u in urls], server_failure, opts.down_after)
+    except BaseException:
+        for m in members:
+            m._sync.close()
+        raise
