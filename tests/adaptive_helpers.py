@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from toys import CharCounter
 
-from mplm_bench.backends.base import ASSISTANT_MARK, Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import ASSISTANT_MARK, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World

@@ -31,7 +31,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def scripted_root(tmp_path_factory: Any) -> Path:
     """sudoku 4 and 9, sat 6 variables × cot, fj, mplm, 4 instances each (run once per session)."""
     if "root" not in _ROOT:
-        from mplm_bench.sweep import SweepConfig
+        from mplm_bench.sweep_config import SweepConfig
         from mplm_bench.sweep_run import run_sweep
 
         root = tmp_path_factory.mktemp("scripted_root")

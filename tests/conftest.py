@@ -65,15 +65,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def _forget_test_registrations() -> Iterator[None]:
     """Names a test registers (toy tasks, strategies, backends) are forgotten after it, so no
     test sees another's toys (`list`'s matrix, registry listings) whatever the order. Built-ins
-    and plugins loaded meanwhile stay: their modules are imported once and would not register
-    again."""
+    (imported before the snapshot) and plugins loaded meanwhile stay: their modules are imported
+    once and would not register again."""
     from mplm_bench import registry
 
     regs = (registry.tasks, registry.strategies, registry.backends)
+    for r in regs:
+        r.import_builtins()
     before = [set(r._items) for r in regs]
     yield
     for r, known in zip(regs, before, strict=True):
-        for name in set(r._items) - known - set(r._builtins):
+        for name in set(r._items) - known:
             if not _from_entry_point(r, name):
                 del r._items[name]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from adaptive_helpers import run, split
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.strategies.adaptive.paths import PathsDialect
 
 TRUNK = "Two ways to check.\n<Parallel>"

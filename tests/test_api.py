@@ -93,8 +93,8 @@ def test_import_is_light_and_sweep_stays_the_function():
     code = ("import sys, mplm_bench; heavy = [m for m in ('pandas', 'pyarrow', 'vllm', 'torch', 'ray', "
             "'mplm_bench.api', 'mplm_bench.runner') if m in sys.modules]; assert not heavy, heavy; "
             "from mplm_bench import run, sweep; assert callable(run) and callable(sweep); "
-            "import mplm_bench.sweep; from mplm_bench import sweep as again; "
-            "from mplm_bench.sweep import load_sweep; assert callable(again) and load_sweep")
+            "import mplm_bench.sweep_config, mplm_bench.sweep_run; from mplm_bench import sweep as again; "
+            "assert callable(again) and again is mplm_bench.api.sweep")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
 

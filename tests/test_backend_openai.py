@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import vllm_server
 
-from mplm_bench.backends.base import BackendError, Completion, Request, Sampling
+from mplm_bench.runtime.backend import BackendError, Completion, Request, Sampling
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 NO_VLLM = "vllm is not installed (make setup installs the cpu or gpu extra)"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from mplm_bench.backends.base import BackendError, Request, Sampling
 from mplm_bench.backends.engine_common import EngineCompletion
+from mplm_bench.runtime.backend import BackendError, Request, Sampling
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 NO_VLLM = "vllm is not installed (make setup installs the cpu or gpu extra)"

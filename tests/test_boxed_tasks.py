@@ -8,9 +8,9 @@ import json
 import pytest
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.latency import LatencyModel
 from mplm_bench.strategies.base import RunContext

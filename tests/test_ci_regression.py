@@ -24,7 +24,7 @@ def test_ci_sweep_meets_committed_thresholds(tmp_path):
 
 def test_committed_configs_are_valid():
     from mplm_bench.analysis.check import load_spec
-    from mplm_bench.sweep import expand, load_sweep
+    from mplm_bench.sweep_config import expand, load_sweep
 
     for name, cells in (("sudoku_scaling", 12), ("sat", 15), ("ci_sweep", 12)):
         assert len(expand(load_sweep(ROOT / "configs" / f"{name}.yaml"))) == cells, name

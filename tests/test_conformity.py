@@ -9,10 +9,10 @@ from test_noise import run_all
 from test_sudoku_policies import PUZZLE, SOLUTION
 from toys import CharCounter
 
-from mplm_bench.backends.base import Request, Sampling
 from mplm_bench.backends.conformity import Conformity, received_answers
 from mplm_bench.backends.scripted import ScriptedBackend, ScriptedOptions
 from mplm_bench.registry import tasks
+from mplm_bench.runtime.backend import Request, Sampling
 from mplm_bench.runtime.synthesis import render_synthesis
 from mplm_bench.tasks.base import Instance
 from mplm_bench.tasks.sudoku.formats import final_answer

@@ -8,9 +8,9 @@ import json
 import pytest
 from toys import CharCounter
 
-from mplm_bench.backends.base import ASSISTANT_MARK, Request, Sampling, cut_at_stop
 from mplm_bench.backends.engine_common import counter_renderer
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import ASSISTANT_MARK, Request, Sampling, cut_at_stop
 
 USER = ("Compute 12 × 34.",)
 RESPONSE = "Split it.\n<Parallel>\n<Outlines>\n<Outline>1: 12 × 30</Outline>\n</Outlines>"

@@ -11,8 +11,8 @@ import pytest
 from toys import CharCounter
 
 from mplm_bench import run
-from mplm_bench.backends.base import Request, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend, ScriptedOptions
+from mplm_bench.runtime.backend import Request, Sampling
 from mplm_bench.runtime.confidence import (
     WindowMonitor,
     bottom_group_confidence,

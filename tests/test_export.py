@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mplm_bench import registry
-from mplm_bench.backends.base import Request
 from mplm_bench.backends.engine_common import counter_renderer
 from mplm_bench.cli import app
+from mplm_bench.runtime.backend import Request
 from mplm_bench.runtime.protocol import SYSTEM_PROMPT
 from mplm_bench.runtime.synthesis import is_synthesis
 

@@ -17,8 +17,8 @@ from test_reliability_hostile import assert_well_ended, thread_of, write_rows
 from toys import CharCounter
 
 from mplm_bench import registry
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World

@@ -13,8 +13,8 @@ import pytest
 from test_reliability_hostile import assert_well_ended, run, write_rows
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import parse_response
 from mplm_bench.runtime.scheduler import Scheduler

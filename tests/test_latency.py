@@ -8,8 +8,8 @@ import pytest
 from test_runtime import scripted
 from toys import CharCounter
 
-from mplm_bench.backends.base import Completion, Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import Completion, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.latency import BatchClock, EngineCosts, LatencyModel
 from mplm_bench.runtime.scheduler import LatencyModel as FromScheduler

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import mplm_bench
-from mplm_bench.backends.base import Sampling
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.runner import plan
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Recv, Stop
 from mplm_bench.runtime.threads import Thread

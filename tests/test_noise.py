@@ -11,12 +11,12 @@ import pytest
 from test_sudoku_policies import GIVENS, PROMPT, PUZZLE, SOLUTION
 from toys import CharCounter
 
-from mplm_bench.backends.base import BackendError, Request, Sampling
 from mplm_bench.backends.noise import error_probability, step_rng
 from mplm_bench.backends.scripted import ScriptedBackend, ScriptedOptions
 from mplm_bench.config import RunConfig
 from mplm_bench.registry import strategies, tasks
 from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.runtime.backend import BackendError, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Recv, Stop, parse_response
 from mplm_bench.runtime.scheduler import LatencyModel

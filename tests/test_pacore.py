@@ -11,10 +11,10 @@ from pydantic import ValidationError
 from test_sudoku_policies import PROMPT, PUZZLE, SOLUTION
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks
 from mplm_bench.runtime.accounting import CallRecord
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Stop, parse_response
 from mplm_bench.runtime.scheduler import LatencyModel

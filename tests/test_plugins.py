@@ -54,3 +54,31 @@ def test_a_broken_plugin_is_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "task 'addition' (entry point mplm_addition:NoSuchTask) failed to load" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+OLD_FORM = '''
+from mplm_addition import AdditionOptions, AdditionTask
+
+
+class OldAddition(AdditionTask):  # the 0.1 form: attributes on the class, no decorator
+    name = "old-addition"
+    protocols = ("serial",)
+    Options = AdditionOptions
+'''
+
+
+def test_a_plugin_in_the_old_attribute_form_is_one_line_saying_what_to_write(tmp_path):
+    env = installed(tmp_path, "old-addition = old_addition:OldAddition")
+    (tmp_path / "site" / "old_addition.py").write_text(OLD_FORM)
+    r = cli(env, "run", "-t", "old-addition", "-s", "cot", "-b", "scripted", "--out", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("task 'old-addition' (entry point old_addition:OldAddition) failed to load: OldAddition uses the old "
+            "attribute form (name, Options, protocols set on it): write @tasks.register(\"old-addition\", "
+            "options=AdditionOptions, protocols=(\"serial\",)) above it instead") in r.stderr
+
+
+def test_an_entry_point_may_name_the_module_its_decorator_registers_in(tmp_path):
+    env = installed(tmp_path, "addition = mplm_addition")
+    r = cli(env, "run", "-t", "addition", "-s", "cot", "-b", "scripted", "-n", "2", "--out", "out", "-q",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

@@ -19,7 +19,7 @@ from mplm_bench.executors import ExecutorOptions  # noqa: E402
 from mplm_bench.executors.ray_executor import RayExecutor  # noqa: E402
 from mplm_bench.results.store import RunStore  # noqa: E402
 from mplm_bench.runner import build_backend, execute, execute_with, plan  # noqa: E402
-from mplm_bench.sweep import SweepConfig  # noqa: E402
+from mplm_bench.sweep_config import SweepConfig  # noqa: E402
 from mplm_bench.sweep_run import run_sweep  # noqa: E402
 
 # what may differ between two runs of the same samples: when they ran
@@ -86,7 +86,7 @@ def test_every_ci_cell_ships_to_an_actor():
     """Actors get a plan's task and strategy as (class, options): a task may hold what does not
     pickle (longqa: a tokenizer's counting closure)."""
     from mplm_bench.executors.ray_actors import PortablePlan
-    from mplm_bench.sweep import load_sweep
+    from mplm_bench.sweep_config import load_sweep
     from mplm_bench.sweep_run import plan_cells
 
     plans = plan_cells(load_sweep(Path(__file__).parents[1] / "configs" / "ci_sweep.yaml"))

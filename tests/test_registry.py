@@ -1,6 +1,7 @@
-"""One way to plug things in: typed registration (name, options, protocols given once), the old
-attribute form third-party plugins use, a task loaded from a file (`-t path.py:Class`), and a
-task without a scripted reference policy (real models only)."""
+"""One way to plug things in: the decorator (name, options, protocols given once) declares
+built-ins and plugins alike, the old attribute form is one line saying what to write instead, a
+task loaded from a file (`-t path.py:Class`), and a task without a scripted reference policy
+(real models only)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import invoke_cli, run_cli
 from pydantic import BaseModel
 
 from mplm_bench import registry
 from mplm_bench.config import ConfigError, RunConfig
-from mplm_bench.registry import BackendSpec, UnknownName
+from mplm_bench.registry import BackendSpec, RegistrationError, UnknownName
 from mplm_bench.runtime.backend import Completion, Request
 from mplm_bench.strategies.base import Strategy, StrategyOptions
 from mplm_bench.tasks.base import Task, TaskOptions
@@ -78,17 +80,25 @@ def test_typed_registration_gives_name_options_and_protocols_once():
         pass
 
     assert (S.name, S.protocol, S.Options) == ("typed-strategy", "fj", StrategyOptions)
-    with pytest.raises(TypeError, match="takes no protocl"):
+    with pytest.raises(RegistrationError, match="takes no protocl"):
         registry.strategies.register("bad", protocol="fj", protocl="x")(type("X", (Strategy,), {}))
 
 
-def test_the_old_attribute_form_still_registers():
-    @registry.strategies.register("old-form")
-    class Old(Strategy):
-        name = "old-form"
-        protocol = "serial"
+def test_the_old_attribute_form_is_one_line_saying_what_to_write():
+    class MyOptions(StrategyOptions):
+        k: int = 1
 
-    assert registry.strategies.get("old-form") is Old and Old.Options is StrategyOptions
+    with pytest.raises(RegistrationError) as e:
+        @registry.strategies.register("old-form")
+        class Old(Strategy):
+            name = "old-form"
+            protocol = "serial"
+            Options = MyOptions
+
+    assert str(e.value) == ("strategy 'old-form': Old uses the old attribute form (name, Options, protocol set "
+                            "on it): write @strategies.register(\"old-form\", options=MyOptions, protocol=\"serial\") "
+                            "above it instead")
+    assert "old-form" not in registry.strategies._items
 
     class M(BaseModel):
         x: int = 0
@@ -96,11 +106,69 @@ def test_the_old_attribute_form_still_registers():
     def factory(policy: Any, options: dict[str, Any]) -> Any:
         return ("built", options)
 
-    factory.options_model = M  # the glued form a third-party backend may still use
-    registry.backends.register("old-backend")(factory)
-    spec = registry.backends.get("old-backend")
-    assert isinstance(spec, BackendSpec) and spec.options is M and spec.options_model is M
+    factory.options_model = M  # type: ignore[attr-defined]  # 0.1 glued these onto the factory
+    with pytest.raises(RegistrationError, match=r'write @backends.register\("old-backend", options=M\) above'):
+        registry.backends.register("old-backend")(factory)
+    del factory.options_model  # type: ignore[attr-defined]
+    spec = registry.backends.register("old-backend", options=M)(factory) and registry.backends.get("old-backend")
+    assert isinstance(spec, BackendSpec) and spec.options is M and not hasattr(spec, "options_model")
     assert spec(None, {"x": 1}) == ("built", {"x": 1}) and spec.check_sampling is None
+
+
+# Every name the hand-kept built-ins map listed before the decorator alone declared them.
+FORMER_BUILTINS = {
+    "tasks": {"sudoku", "sat", "longqa", "multiply", "math", "countdown"},
+    "strategies": {"cot", "fj", "mplm", "pacore", "sc", "deepconf", "threadweaver", "parallel-r1",
+                   "multiverse", "sos", "apr"},
+    "backends": {"scripted", "vllm", "openai"},
+}
+
+
+@pytest.mark.parametrize("plural", sorted(FORMER_BUILTINS))
+def test_every_builtin_is_found_by_its_decorator_alone(plural):
+    reg = getattr(registry, plural)
+    assert FORMER_BUILTINS[plural] <= set(reg.names())
+    for name in FORMER_BUILTINS[plural]:
+        assert reg.get(name).name == name
+
+
+def test_a_new_module_in_the_package_is_found_with_no_other_edit(tmp_path):
+    """A decorated task in a new module of `mplm_bench.tasks` (here a folder added to the
+    package's path, as a new file there would be) is listed and runs: nothing else names it."""
+    (tmp_path / "chain_toy.py").write_text(NO_POLICY_TASK.replace(
+        "class EchoTask(Task):\n    protocols = (\"serial\",)\n    Options = EchoOptions\n",
+        "@tasks.register(\"chain-toy\", options=EchoOptions, protocols=(\"serial\",))\nclass EchoTask(Task):\n",
+    ).replace("from mplm_bench.tasks.base", "from mplm_bench.registry import tasks\nfrom mplm_bench.tasks.base"))
+    code = ("import sys, mplm_bench.tasks; mplm_bench.tasks.__path__.append(sys.argv[1]); "
+            "from mplm_bench.cli import main; sys.argv[1:] = ['list']; main()")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "chain-toy" in r.stdout and "Say" not in r.stderr
+
+
+def test_importing_every_builtin_module_imports_no_engine():
+    """Discovery imports every module under tasks/, strategies/ and backends/: heavy libraries
+    stay deferred to when a backend is built."""
+    code = ("import sys; from mplm_bench import registry\n"
+            "for r in (registry.tasks, registry.strategies, registry.backends): r.names()\n"
+            "print(sorted(m for m in ('torch', 'vllm', 'transformers', 'ray', 'pandas', 'pyarrow') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_a_task_registered_by_the_decorator_alone_is_listed(monkeypatch):
+    @registry.tasks.register("decorated-toy", options=TaskOptions, protocols=("serial",))
+    class Toy(Task):
+        """A toy registered by its decorator alone."""
+
+        generate = load = prompt = score = None  # type: ignore[assignment]
+
+    assert registry.tasks.get("decorated-toy") is Toy and "decorated-toy" in registry.tasks.names()
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps a long name in a narrow table
+    r = invoke_cli("list")
+    assert r.returncode == 0 and "decorated-toy" in r.stdout, r.stdout
 
 
 def test_builtin_backends_are_typed_specs():

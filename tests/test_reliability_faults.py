@@ -15,12 +15,12 @@ import pytest
 from toys import CharCounter
 
 import mplm_bench
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.backends.faults import FaultPlan, FaultyBackend, parse_faults
 from mplm_bench.backends.retry import RetryingBackend, RetryOptions
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.config import RunConfig
 from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 
 # what a garbled or damaged response may end as: the runtime decides, but never a crash
 RUNTIME_DECIDES = {"ok", "truncated", "protocol_error", "deadlock", "cap_exceeded"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mplm_bench.backends.base import Request
 from mplm_bench.config import RunConfig, public_options
+from mplm_bench.runtime.backend import Request
 from mplm_bench.runtime.synthesis import render_synthesis
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World

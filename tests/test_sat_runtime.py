@@ -12,8 +12,8 @@ import time
 import pytest
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World

@@ -9,9 +9,9 @@ import pytest
 from test_sudoku_policies import PUZZLE, SOLUTION
 from toys import CharCounter
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import RunContext

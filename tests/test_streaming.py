@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import mplm_bench
-from mplm_bench.backends.base import Completion, Request, Sampling
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.runner import build_backend, execute, plan
+from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.input_stream import InputStream, ScheduleMismatch
 from mplm_bench.runtime.latency import BatchClock, EngineCosts

@@ -11,9 +11,9 @@ import asyncio
 
 from test_sudoku_policies import ALL15, ANSWER, FJ_SPAWN1, GIVENS, IDS16, PROMPT, PUZZLE, SOLUTION
 
-from mplm_bench.backends.base import Sampling
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import RunContext

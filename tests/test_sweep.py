@@ -9,7 +9,7 @@ import pytest
 from analysis_data import invoke
 
 from mplm_bench.config import ConfigError
-from mplm_bench.sweep import SweepConfig, expand, load_sweep
+from mplm_bench.sweep_config import SweepConfig, expand, load_sweep
 from mplm_bench.sweep_run import backend_key, plan_cells, run_sweep
 
 

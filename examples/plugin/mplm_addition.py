@@ -4,8 +4,9 @@ It shows the whole Task interface a plugin needs: seeded instances, loading a fi
 first prompt per protocol, scoring, and a scripted reference policy that writes each step from
 the prompt text alone (so `--backend scripted` runs it end to end, and `export-sft` can make
 training data of it), built and read with the tag grammar's helpers in `runtime/protocol.py`
-instead of matching prompt text by hand. Registered by the entry point in pyproject.toml, or run
-from the file itself: `mplm-bench run -t examples/plugin/mplm_addition.py:AdditionTask ...`.
+instead of matching prompt text by hand. The decorator registers it (name, options, protocols,
+written once); the entry point in pyproject.toml tells mplm-bench which module to import for
+`addition`. Or run it from the file itself: `mplm-bench run -t examples/plugin/mplm_addition.py:AdditionTask ...`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from mplm_bench.registry import tasks
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     is_resumed,
@@ -38,10 +40,8 @@ class AdditionOptions(TaskOptions):
     size: int = Field(8, ge=2, le=1000)  # how many numbers (`-T size=8`)
 
 
+@tasks.register("addition", options=AdditionOptions, protocols=("serial", "fj"))
 class AdditionTask(Task):
-    name = "addition"
-    protocols = ("serial", "fj")
-    Options = AdditionOptions
     options: AdditionOptions
 
     def generate(self, n: int, seed: int) -> list[Instance]:
