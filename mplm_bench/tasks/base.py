@@ -202,7 +202,7 @@ class Task(ABC):
     def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
         """One wrong step for the noisy scripted backend: the reference response to `prompt` with
         a task-specific mistake (drawn from `rng`) that keeps the protocol text well-formed.
-        Default: no mistake (a task without an error model stays exact under noise)."""
+        Default: no mistake, and then `can_err` is False: `-M error_rate` is refused."""
         return response
 
     def can_err(self, protocol: Protocol) -> bool:
