@@ -99,13 +99,12 @@ class Rounds:
         """
         if not isinstance(consumed, str) and len(consumed) != len(prompts):
             raise ValueError(f"{len(consumed)} consumed lists for {len(prompts)} prompts")
-        round_no, s = len(self.rounds) + 1, self.sampling
+        round_no, seed = len(self.rounds) + 1, self.sampling.seed
         dialect = self.task.dialect(self.strategy.protocol)
         trajs = []
         for i, prompt in enumerate(prompts):
             tid = f"r{round_no}.t{i}"
-            if s.seed is not None:
-                s = replace(self.sampling, seed=self.sampling.seed + self.started + i)
+            s = self.sampling if seed is None else replace(self.sampling, seed=seed + self.started + i)
             world = World(f"{self.key}/{tid}", prompt, self.ctx.caps, s, log_prompts=self.ctx.log_prompts,
                           dialect=dialect)
             trajs.append(Trajectory(tid, round_no, world, consumed if isinstance(consumed, str) else consumed[i],

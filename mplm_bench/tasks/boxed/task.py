@@ -95,11 +95,11 @@ class BoxedTask(Task):
             return (f"The references' final answers: {', '.join(answers)}. Checking the work again.\n"
                     + self.trace(protocol, problem_of(view.original)))
         if kind is PromptKind.VERIFY:
-            view = parse_verify(user)
-            return self.check(view.problem, view.candidate)
+            asked = parse_verify(user)
+            return self.judge(asked.problem, asked.candidate)
         return self.trace(protocol, problem_of(user))
 
-    def check(self, prompt: str, candidate: str) -> str:
+    def judge(self, prompt: str, candidate: str) -> str:
         """The default verifier: solve the problem again (the serial trace) and compare the
         candidate's final answer with it, as `grade` compares an answer with the gold one."""
         theirs = final_answer(candidate)
