@@ -17,6 +17,7 @@ from mplm_bench.progress import Accuracy, sample_progress
 from mplm_bench.runner import settle
 from mplm_bench.runtime.backend import BackendError
 from mplm_bench.stopping import run_stoppable
+from mplm_bench.strategies.contract import Support, pairing
 
 
 def overlap_line(o: dict[str, Any]) -> str:
@@ -188,6 +189,9 @@ def print_catalogue() -> None:
     console.print("every strategy also takes the caps -S " + " ".join(f"{k}=" for k in CAP_KEYS))
 
 
+MARKS = {Support.SCRIPTED: "✓", Support.MODELS: "○", Support.NONE: "–"}
+
+
 def print_matrix(console: Console) -> None:
     """Which strategy runs on which task: generic strategies first, then task protocols."""
     strategies: dict[str, Any] = {}
@@ -198,17 +202,18 @@ def print_matrix(console: Console) -> None:
             continue
     order = sorted(strategies, key=lambda n: (not getattr(strategies[n], "generic", False), n))
     generic = [n for n in order if getattr(strategies[n], "generic", False)]
-    table = Table(title="task × strategy (✓: the pair runs)", title_justify="left")
+    table = Table(title="task × strategy (✓: the pair runs, -b scripted included; ○: on real models only; "
+                        "–: it does not run)", title_justify="left")
     table.add_column("task", no_wrap=True)
     for n in order:
         table.add_column(n, justify="center", no_wrap=True)
     for tname in registry.tasks.names():
         try:
-            protocols = registry.tasks.get(tname).protocols
+            task = registry.tasks.get(tname)()  # default options
         except Exception:
             continue
-        table.add_row(tname, *("✓" if strategies[n].protocol in protocols or strategies[n].protocol == "any"
-                               else "–" for n in order))
+        # the check `plan` makes (strategies/contract.py), so the matrix never shows a pair it refuses
+        table.add_row(tname, *(MARKS[pairing(task, strategies[n]).support] for n in order))
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)

@@ -27,12 +27,14 @@ from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.input_stream import InputStream
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.strategies.base import Strategy
-from mplm_bench.tasks.base import Task, no_policy_message
+from mplm_bench.strategies.contract import Support, pairing
+from mplm_bench.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
 LATENCY_KEYS = ("decode_per_token", "prefill_per_token", "per_request")
 WRAPPER_KEYS = (*RETRY_KEYS, "faults")  # -M keys for backends/retry.py and backends/faults.py
+NOISE_KEYS = ("error_rate", "error_model", "exact_synthesis")  # the scripted backend's noise (backends/noise.py)
 
 
 def _options(cls: type, values: dict[str, Any], what: str) -> Any:
@@ -79,11 +81,9 @@ def plan(cfg: RunConfig) -> Plan:
     task: Task = task_cls(_options(task_cls.Options, cfg.task_options, "task"))
     s_opts = {k: v for k, v in cfg.strategy_options.items() if k not in CAP_KEYS}
     strategy: Strategy = strat_cls(_options(strat_cls.Options, s_opts, "strategy"), input_stream(cfg))
-    if strategy.protocol not in task.protocols and strategy.protocol != "any":
-        if strategy.generic:  # `mplm-bench list` prints which pairs run
-            raise ConfigError(f"strategy {cfg.strategy!r} does not run on task {cfg.task!r}: the task has no "
-                              f"{strategy.protocol!r} format (has: {', '.join(task.protocols)}; see mplm-bench list)")
-        raise ConfigError(f"task {cfg.task!r} has no {strategy.protocol!r} protocol (has: {', '.join(task.protocols)})")
+    pair = pairing(task, strat_cls)  # the check `mplm-bench list`'s matrix prints
+    if pair.support is Support.NONE:
+        raise ConfigError(pair.why)
     strategy.check(task)
     strategy.check_stream(task)
     cfg = with_default_model(cfg, task)
@@ -119,9 +119,11 @@ def plan(cfg: RunConfig) -> Plan:
             spec.check_sampling(sampling, backend_options)
         except BackendError as e:
             raise ConfigError(str(e)) from None
-    if (cfg.backend == "scripted" or m.get("replay")) and task.policy(strategy.protocol) is None:
-        # the scripted backend and replay write with the reference policy; say so before anything
-        raise ConfigError(no_policy_message(task.name, strategy.protocol))
+    if (cfg.backend == "scripted" or m.get("replay")) and pair.support is not Support.SCRIPTED:
+        # the scripted backend and replay write with the reference policy: it must have one that
+        # answers every kind of prompt the strategy sends; say so before anything
+        raise ConfigError(pair.why)
+    check_noise(m, task, strategy.protocol)
     if cfg.n < 1 or cfg.repeats < 1 or cfg.concurrency < 1:
         raise ConfigError("-n, --repeats and --concurrency must be at least 1")
     try:
@@ -152,6 +154,14 @@ def plan(cfg: RunConfig) -> Plan:
              training_overlap=training_overlap(m.get("model"), instances))
     p.todo = Todo(instances, cfg.repeats, store.done_keys())  # read again under the lock
     return p
+
+
+def check_noise(options: dict[str, Any], task: Task, protocol: str) -> None:
+    """Noise options on a task whose reference policy cannot err would change nothing: one line."""
+    given = [k for k in NOISE_KEYS if options.get(k) not in (None, False, 0)]  # 0.0 == 0
+    if given and not task.can_err(protocol):
+        raise ConfigError(f"-M {given[0]}: task {task.name!r} has no error model under {protocol!r} (no "
+                          "Task.corrupt), so its scripted policy cannot err; drop the noise options")
 
 
 def with_default_model(cfg: RunConfig, task: Task) -> RunConfig:

@@ -16,6 +16,7 @@ from mplm_bench.registry import strategies, tasks
 from mplm_bench.runtime.accounting import CallRecord
 from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.protocol import Stop, parse_response
 from mplm_bench.runtime.scheduler import LatencyModel
 from mplm_bench.runtime.synthesis import (
@@ -220,6 +221,9 @@ class ThinkTask(Task):
 
     def score(self, instance, answer):
         return Score(correct=answer == "42", score=float(answer == "42"), parsed=answer)
+
+    def answers(self, protocol):
+        return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS})
 
     def policy(self, protocol):
         def write(prompt: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import Field
 
 from mplm_bench.registry import tasks
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     is_resumed,
@@ -72,6 +73,10 @@ class AdditionTask(Task):
         found = re.findall(r"-?\d+", answer or "")
         correct = bool(found) and int(found[-1]) == sum(instance.data["numbers"])
         return Score(correct=correct, score=float(correct), parsed=found[-1] if found else None)
+
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        """Its serial policy also answers PaCoRe's synthesis prompts."""
+        return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS} if protocol == "serial" else {PromptKind.PROBLEM})
 
     def policy(self, protocol: Protocol) -> Policy:
         return serial_policy if protocol == "serial" else fj_policy

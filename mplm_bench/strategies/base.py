@@ -12,6 +12,7 @@ from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.backend import Backend, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.input_stream import InputStream, ScheduleMismatch, streaming_columns
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import Seed, World
 from mplm_bench.tasks.base import Instance, SampleSetup, Score, SetupContext, Task, TaskError
@@ -60,6 +61,9 @@ class Strategy:
     # (cot, sc, pacore over `serial`; the adaptive ones over their own dialects); the others are
     # task protocols: trace programs only their task's policies write (fj, mplm)
     generic: ClassVar[bool] = False
+    # the kinds of prompt it sends (runtime/prompt_kinds.py): a scripted run needs a task whose
+    # reference policy answers every one of them (strategies/contract.py)
+    sends: ClassVar[frozenset[PromptKind]] = frozenset({PromptKind.PROBLEM})
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     # raise it when what it measures changes for the same options: a new run id (option_defaults.py)
     version: ClassVar[int] = 0

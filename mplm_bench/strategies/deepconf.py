@@ -41,9 +41,9 @@ from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
 from mplm_bench.strategies.deepconf_watch import ConfidenceWatch, Watched
 from mplm_bench.strategies.trajectories import (
     EnsembleOptions,
+    Rounds,
     Trajectory,
     merge,
-    run_round,
     trajectory_sampling,
 )
 from mplm_bench.tasks.base import Instance, Score, Task
@@ -114,13 +114,12 @@ class DeepConfStrategy(Strategy):
         watch = ConfidenceWatch(ctx.backend, o.window_size)
         wctx = replace(ctx, backend=watch)
         prompt = task.prompt(instance, self.protocol)
-        rounds: list[list[Trajectory]] = []
+        runner = Rounds(self, task, key, wctx, sampling)  # each wave is a round
+        rounds = runner.rounds
         traces: list[Trace] = []
 
         async def wave(width: int, warmup: bool) -> list[Trace]:
-            trajs = await run_round(self, task, key, wctx, sampling, len(rounds) + 1, prompt, width,
-                                    first_index=len(traces))
-            rounds.append(trajs)
+            trajs = await runner.run_round([prompt] * width)
             new = [self._trace(t, task, instance, watch, warmup) for t in trajs]
             traces.extend(new)
             return new

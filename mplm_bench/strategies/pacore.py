@@ -28,14 +28,15 @@ from pydantic_core import PydanticCustomError
 
 from mplm_bench.registry import strategies
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.synthesis import synthesis_segments
 from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
 from mplm_bench.strategies.trajectories import (
     EnsembleOptions,
+    Rounds,
     Trajectory,
     merge,
     round_stats,
-    run_round,
     trajectory_sampling,
 )
 from mplm_bench.tasks.base import Instance, Task
@@ -109,6 +110,7 @@ def references(trajs: list[Trajectory], compaction: bool = True) -> tuple[list[s
 @strategies.register("pacore", options=PaCoReOptions, protocol="serial", generic=True)
 class PaCoReStrategy(Strategy):
     options: PaCoReOptions
+    sends = frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS})
 
     def trajectories(self) -> int:
         return sum(self.options.schedule())
@@ -118,7 +120,8 @@ class PaCoReStrategy(Strategy):
         original = task.prompt(instance, self.protocol)
         sampling = trajectory_sampling(self, task, instance, ctx)
         schedule = self.options.schedule()
-        rounds: list[list[Trajectory]] = []
+        runner = Rounds(self, task, key, ctx, sampling)
+        rounds = runner.rounds
         refs: list[str] = []
         ref_ids: list[str] = []
         refs_in, dropped = [], {"truncated": 0, "empty": 0}
@@ -127,9 +130,7 @@ class PaCoReStrategy(Strategy):
         for r, width in enumerate(schedule, 1):
             # round 1, and any round whose predecessor left nothing usable, sends the task prompt
             prompt = synthesis_segments(original, refs) if refs else original
-            trajs = await run_round(self, task, key, ctx, sampling, r, prompt, width,
-                                    first_index=sum(schedule[: r - 1]), consumed=",".join(ref_ids))
-            rounds.append(trajs)
+            trajs = await runner.run_round([prompt] * width, consumed=",".join(ref_ids))
             refs_in.append(len(refs))
             inputs.append(list(ref_ids) if refs else [])
             generated += sum(t.world.metrics.gen_tokens for t in trajs)

@@ -16,12 +16,7 @@ from pydantic import Field
 
 from mplm_bench.registry import strategies
 from mplm_bench.strategies.base import RunContext, SampleResult, Strategy
-from mplm_bench.strategies.trajectories import (
-    EnsembleOptions,
-    merge,
-    run_round,
-    trajectory_sampling,
-)
+from mplm_bench.strategies.trajectories import EnsembleOptions, Rounds, merge, trajectory_sampling
 from mplm_bench.tasks.base import Instance, Score, Task
 
 
@@ -59,8 +54,8 @@ class SCStrategy(Strategy):
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         started = time.perf_counter()
         sampling = trajectory_sampling(self, task, instance, ctx)
-        trajs = await run_round(self, task, key, ctx, sampling, 1, task.prompt(instance, self.protocol),
-                                self.options.k)
+        prompt = task.prompt(instance, self.protocol)
+        trajs = await Rounds(self, task, key, ctx, sampling).run_round([prompt] * self.options.k)
         scores = [task.score(instance, t.world.metrics.answer) for t in trajs]
         winner, counts, tie = majority([s.parsed for s in scores])
         ens = merge(key, [trajs], root=None, latency=ctx.latency)

@@ -1,6 +1,7 @@
 """Independent trajectories over the one runtime, and how several of them become one sample.
 
-PaCoRe and self-consistency run K one-thread Worlds on the same prompt. Each trajectory is an
+PaCoRe, self-consistency and DeepConf run rounds of one-thread Worlds, one per prompt (a round's
+prompts may all be the same, or each its own: a verifier per candidate). Each trajectory is an
 ordinary World on the task's `serial` protocol, run by the ordinary Scheduler; a round's Worlds are
 awaited together, so with an engine backend every sample's trajectories sit in one batch. What is
 new here is only bookkeeping: distinct ids, a round barrier, and merging the Worlds' records.
@@ -9,7 +10,8 @@ new here is only bookkeeping: distinct ids, a round barrier, and merging the Wor
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics
@@ -47,10 +49,11 @@ def trajectory_sampling(strategy: Strategy, task: Task, instance: Instance, ctx:
 
 @dataclass(slots=True)
 class Trajectory:
-    id: str  # `r{round}.t{index}`: unique within the sample
+    id: str  # `r{round}.t{index}`: unique within the sample (`Rounds`)
     round: int
     world: World
     consumed: str = ""  # ids of the trajectories whose responses its prompt carries
+    prompt: str = ""  # its first prompt, whole (identical ones in a round share the prefix cache)
 
     def _last(self) -> CallRecord | None:
         calls = [c for c in self.world.calls if c.thread_id == MASTER_ID]
@@ -68,26 +71,49 @@ class Trajectory:
         return last.finish_reason if last is not None else ""
 
 
-async def run_round(strategy: Strategy, task: Task, key: str, ctx: RunContext, sampling: Sampling,
-                    round_no: int, prompt: str | list[str], width: int, first_index: int = 0,
-                    consumed: str = "") -> list[Trajectory]:
-    """`width` trajectories on one prompt (a string, or its segments), run concurrently; returns
-    when all have ended.
+Prompt = str | Sequence[str]  # a prompt, or its segments
 
-    Each World gets the key `{sample key}/r{round}.t{i}`, so request ids stay unique and the
-    noisy scripted backend draws independent errors per trajectory. With a `-M seed`, trajectory
-    j of the sample samples with seed + j: equal seeds would make the K samples identical.
-    """
-    trajs = []
-    for i in range(width):
-        tid = f"r{round_no}.t{i}"
-        s = sampling if sampling.seed is None else replace(sampling, seed=sampling.seed + first_index + i)
-        world = World(f"{key}/{tid}", prompt, ctx.caps, s, log_prompts=ctx.log_prompts,
-                      dialect=task.dialect(strategy.protocol))
-        trajs.append(Trajectory(tid, round_no, world, consumed))
-    kind = strategy.scheduler_kind(task)
-    await asyncio.gather(*(Scheduler(ctx.backend, ctx.latency).run(t.world, kind) for t in trajs))
-    return trajs
+
+@dataclass(slots=True)
+class Rounds:
+    """One sample's rounds of trajectories. Each `run_round` is a new round, so trajectory
+    `r{round}.t{i}` (i: its index in the round) is unique in the sample, and trajectory i of one
+    round lines up with trajectory i of the next (analysis/branches.py reads them so)."""
+
+    strategy: Strategy
+    task: Task
+    key: str
+    ctx: RunContext
+    sampling: Sampling
+    rounds: list[list[Trajectory]] = field(default_factory=list)
+    started: int = 0  # trajectories started in the sample so far
+
+    async def run_round(self, prompts: Sequence[Prompt], consumed: str | Sequence[str] = "") -> list[Trajectory]:
+        """One trajectory per prompt, run concurrently; returns when all have ended. `consumed`:
+        the ids of the trajectories whose responses the prompts carry (one string for all, or
+        one per prompt).
+
+        Each World gets the key `{sample key}/r{round}.t{i}`, so request ids stay unique and the
+        noisy scripted backend draws independent errors per trajectory. With a `-M seed`, the
+        sample's j-th trajectory samples with seed + j: equal seeds would make them identical.
+        """
+        if not isinstance(consumed, str) and len(consumed) != len(prompts):
+            raise ValueError(f"{len(consumed)} consumed lists for {len(prompts)} prompts")
+        round_no, seed = len(self.rounds) + 1, self.sampling.seed
+        dialect = self.task.dialect(self.strategy.protocol)
+        trajs = []
+        for i, prompt in enumerate(prompts):
+            tid = f"r{round_no}.t{i}"
+            s = self.sampling if seed is None else replace(self.sampling, seed=seed + self.started + i)
+            world = World(f"{self.key}/{tid}", prompt, self.ctx.caps, s, log_prompts=self.ctx.log_prompts,
+                          dialect=dialect)
+            trajs.append(Trajectory(tid, round_no, world, consumed if isinstance(consumed, str) else consumed[i],
+                                    prompt if isinstance(prompt, str) else "".join(prompt)))
+        self.rounds.append(trajs)
+        self.started += len(trajs)
+        kind = self.strategy.scheduler_kind(self.task)
+        await asyncio.gather(*(Scheduler(self.ctx.backend, self.ctx.latency).run(t.world, kind) for t in trajs))
+        return trajs
 
 
 def _relabel(traj: Trajectory, thread_id: str | None) -> str | None:
@@ -101,15 +127,17 @@ def _relabel(traj: Trajectory, thread_id: str | None) -> str | None:
 def round_time(trajs: list[Trajectory], latency: LatencyModel | None) -> float:
     """How long a round takes: its slowest trajectory, each timed alone; or, with an engine's
     costs (`-M latency_profile`), the round's one-step trajectories on one batch clock, since
-    they run on the engine together. Identical prompts after the first come from the prefix
+    they run on the engine together. A prompt sent earlier in the round comes from the prefix
     cache (the clock prefills one prompt after another)."""
     alone = max(t.world.metrics.virtual_time for t in trajs)
     clock = latency.clock() if latency is not None else None
     if clock is None or any(len(t.world.calls) != 1 for t in trajs):
         return alone  # a trajectory that spawned threads keeps its own clock
-    for i, t in enumerate(trajs):  # a round's trajectories share one prompt (`run_round`)
-        c = t.world.calls[0]
-        cached = c.cached_prompt_tokens if i == 0 else c.prompt_tokens
+    seen: set[str] = set()
+    for t in trajs:  # a prompt sent earlier in the round is served whole by the prefix cache
+        c, prompt = t.world.calls[0], t.prompt
+        cached = c.prompt_tokens if prompt in seen else c.cached_prompt_tokens
+        seen.add(prompt)
         clock.add(t.id, 0.0, Completion("", c.prompt_tokens, c.completion_tokens, "stop", cached))
     return max(clock.run().values())
 

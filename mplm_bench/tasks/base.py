@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mplm_bench.runtime.answers import CONVENTIONS, AnswerConvention, serial_dialect
+from mplm_bench.runtime.prompt_kinds import PromptKind, UnansweredPrompt, kind_of
+
 if TYPE_CHECKING:
     from mplm_bench.runtime.dialect import Dialect
     from mplm_bench.runtime.world import Seed
@@ -29,15 +32,22 @@ Corrupt = Callable[[str, str, random.Random], str]
 
 @dataclass(frozen=True, slots=True)
 class ReferencePolicy:
-    """A task's scripted policy for one protocol, carrying how that task's steps go wrong.
+    """A task's scripted policy for one protocol, carrying how that task's steps go wrong and the
+    kinds of prompt it answers (runtime/prompt_kinds.py).
 
-    Callable like any `Policy`; the scripted backend uses `corrupt` when `-M error_rate>0`.
+    Callable like any `Policy`; the scripted backend uses `corrupt` when `-M error_rate>0`. A
+    prompt of a kind it does not answer raises `UnansweredPrompt` instead of being answered as
+    the task's own problem (`plan` refuses such a run before it starts; this is the backstop).
     """
 
     write: Policy
     corrupt: Corrupt
+    answers: frozenset[PromptKind] = frozenset({PromptKind.PROBLEM})
 
     def __call__(self, prompt: str) -> str:
+        if (kind := kind_of(prompt)) not in self.answers:
+            raise UnansweredPrompt(f"the reference policy does not answer {kind} prompts "
+                                   f"(it answers: {', '.join(sorted(self.answers))})")
         return self.write(prompt)
 
 
@@ -119,6 +129,14 @@ class Task(ABC):
     version: ClassVar[int] = 0
     # its input can arrive over time (`--input-rate`): `setup` fills `SampleSetup.pieces`
     streams_input: ClassVar[bool] = False
+    # how its `serial` master carries the answer (runtime/answers.py, docs/protocols.md §1):
+    # "stop", the body of `<stop>…</stop>`; "response", the whole response (`score` finds it)
+    answer: ClassVar[AnswerConvention] = "stop"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.answer not in CONVENTIONS:  # a typo would silently score every sample 0
+            raise TypeError(f"{cls.__name__}.answer = {cls.answer!r}: one of {', '.join(CONVENTIONS)}")
 
     def __init__(self, options: TaskOptions | None = None) -> None:
         self.options = options or self.Options()
@@ -166,19 +184,31 @@ class Task(ABC):
 
     def dialect(self, protocol: Protocol) -> Dialect | None:
         """How responses become directives under this protocol when no setup gives one (the
-        multi-trajectory strategies build their Worlds from `prompt`); None: the tag grammar."""
-        return None
+        multi-trajectory strategies build their Worlds from `prompt`); None: the tag grammar.
+        By default `serial` follows the task's `answer` convention."""
+        return serial_dialect(self.answer) if protocol == "serial" else None
 
     def strategy_options(self, protocol: Protocol) -> frozenset[str]:
         """Names of task-specific strategy options (`Strategy.task_specific`) this task's
         protocol reads, e.g. `query_rounds` for harness-driven MPLM. Others are rejected."""
         return frozenset()
 
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        """The kinds of prompt (runtime/prompt_kinds.py) its reference policy for `protocol`
+        answers; `problem` alone by default. A strategy that sends another kind (PaCoRe's
+        `synthesis`) runs on `-b scripted` only where this lists it (strategies/contract.py)."""
+        return frozenset({PromptKind.PROBLEM})
+
     def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
         """One wrong step for the noisy scripted backend: the reference response to `prompt` with
         a task-specific mistake (drawn from `rng`) that keeps the protocol text well-formed.
-        Default: no mistake (a task without an error model stays exact under noise)."""
+        Default: no mistake, and then `can_err` is False: `-M error_rate` is refused."""
         return response
+
+    def can_err(self, protocol: Protocol) -> bool:
+        """Whether `corrupt` makes mistakes under `protocol`: by default, whether the task
+        overrides it. `-M error_rate>0` on a task that cannot err is refused at plan time."""
+        return type(self).corrupt is not Task.corrupt
 
     def reference_policy(self, protocol: Protocol) -> ReferencePolicy:
         """`policy(protocol)` bound to this task's `corrupt` (what backends are built with);
@@ -189,7 +219,8 @@ class Task(ABC):
 
     def reference_policy_or_none(self, protocol: Protocol) -> ReferencePolicy | None:
         write = self.policy(protocol)
-        return None if write is None else ReferencePolicy(write, partial(self.corrupt, protocol))
+        return None if write is None else ReferencePolicy(write, partial(self.corrupt, protocol),
+                                                          self.answers(protocol))
 
     def max_tokens(self, instance: Instance, protocol: Protocol) -> int | None:
         """Default per-step generation budget when the user sets none (`-M max_tokens=`).

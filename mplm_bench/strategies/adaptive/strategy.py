@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World
 from mplm_bench.strategies.adaptive.columns import adaptive_columns
@@ -34,6 +35,8 @@ class AdaptiveOptions(StrategyOptions):
 
 class AdaptiveStrategy(Strategy):
     generic: ClassVar[bool] = True
+    # the first prompt is the task's problem; every later step continues the assistant turn
+    sends: ClassVar[frozenset[PromptKind]] = frozenset({PromptKind.PROBLEM, PromptKind.CONTINUATION})
     branch_close: ClassVar[str]
     trunk_stops: ClassVar[tuple[str, ...]]
     uses_stop_strings: ClassVar[bool] = True

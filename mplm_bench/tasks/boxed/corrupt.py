@@ -5,7 +5,8 @@ trace policy writes every later step from the problem alone, so a wrong digit in
 intermediate line would never reach the answer. That step's answer is made wrong: one digit of
 it replaced by another (a miscounted product; drawn from `rng`, so wrong answers scatter as a
 model's do and a vote over repeats can still find the right one), or, when it has no digit,
-`+1` appended. Steps without a box stay as they are.
+`+1` appended. Steps without a box stay as they are. A verifier's step (a `verify` prompt,
+runtime/prompt_kinds.py) goes wrong by its verdict: correct becomes incorrect and back.
 
 Under the default `tokens` error model the chance of a mistake grows with the step's length, and
 the final step of a parallel trace is short; `-M error_model=step` makes every step wrong with
@@ -15,6 +16,8 @@ probability `error_rate` (so the final answer is wrong that often).
 from __future__ import annotations
 
 import random
+
+from mplm_bench.runtime.prompt_kinds import read_verdict, render_verdict
 
 _BOX = "\\boxed{"
 
@@ -53,3 +56,13 @@ def _close(text: str, i: int) -> int:
             if depth == 0:
                 return j
     return -1
+
+
+def corrupt_verdict(response: str) -> str:
+    """The verifier's reply with its last verdict turned round (none: left as it is)."""
+    verdict = read_verdict(response)
+    if verdict is None:
+        return response
+    old = render_verdict(verdict)
+    at = response.rfind(old)
+    return response if at < 0 else response[:at] + render_verdict(not verdict) + response[at + len(old):]

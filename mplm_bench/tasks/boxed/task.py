@@ -1,22 +1,32 @@
 """A task stated as text with a `\\boxed{}` answer: prompts, grading, and its scripted traces.
 
-Every generic strategy runs on it: cot, sc and pacore on the `serial` protocol (the response is
-the answer), and the adaptive strategies on their own dialects. The scripted reference policy
-writes one whole trace per problem and dialect (`trace`); tasks/boxed/trace_policy.py answers
-each controller step from it.
+Every generic strategy runs on it: cot, sc and pacore on the `serial` protocol (the `response`
+answer convention: the response is the answer), and the adaptive strategies on their own
+dialects. The scripted reference policy writes one whole trace per problem and dialect (`trace`);
+tasks/boxed/trace_policy.py answers each controller step from it. It answers every kind of
+prompt (runtime/prompt_kinds.py): the problem, PaCoRe's synthesis, a verifier's check of a
+candidate (`verify`: it solves the problem again and compares final answers) and, under the
+adaptive protocols, continuation steps; its error model makes the final answer, or a verdict,
+wrong (corrupt.py).
 """
 
 from __future__ import annotations
 
 import random
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
-from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis
+from mplm_bench.runtime.answers import AnswerConvention
+from mplm_bench.runtime.prompt_kinds import (
+    PromptKind,
+    kind_of,
+    parse_synthesis,
+    parse_verify,
+    render_verdict,
+)
 from mplm_bench.tasks.base import Instance, Policy, Protocol, Score, Task, TaskError
 from mplm_bench.tasks.boxed.answers import final_answer, last_boxed, verify
-from mplm_bench.tasks.boxed.corrupt import corrupt_boxed
-from mplm_bench.tasks.boxed.final import FINAL_ANSWER, FinalAnswer
+from mplm_bench.tasks.boxed.corrupt import corrupt_boxed, corrupt_verdict
 from mplm_bench.tasks.boxed.profiles import upstream_problem
 from mplm_bench.tasks.boxed.trace_policy import trace_policy
 
@@ -41,6 +51,7 @@ def problem_of(prompt: str) -> str:
 
 class BoxedTask(Task):
     protocols = PROTOCOLS
+    answer: ClassVar[AnswerConvention] = "response"
 
     def prompt(self, instance: Instance, protocol: Protocol) -> str:
         self._check(protocol)
@@ -48,9 +59,6 @@ class BoxedTask(Task):
 
     def question(self, instance: Instance) -> str:
         return str(instance.data["problem"])
-
-    def dialect(self, protocol: Protocol) -> FinalAnswer | None:
-        return FINAL_ANSWER if protocol == "serial" else None
 
     def score(self, instance: Instance, answer: str | None) -> Score:
         gold = str(instance.data["answer"])
@@ -67,17 +75,38 @@ class BoxedTask(Task):
         self._check(protocol)
         return trace_policy(lambda user: self._write(protocol, user), protocol)
 
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        if protocol == "serial":
+            return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS, PromptKind.VERIFY})
+        return frozenset({PromptKind.PROBLEM, PromptKind.CONTINUATION})
+
     def corrupt(self, protocol: Protocol, prompt: str, response: str, rng: random.Random) -> str:
-        """A wrong final answer for the noisy scripted backend (see `corrupt.py`)."""
+        """A wrong final answer, or a verifier's wrong verdict, for the noisy scripted backend
+        (see `corrupt.py`)."""
+        if kind_of(prompt) is PromptKind.VERIFY:
+            return corrupt_verdict(response)
         return corrupt_boxed(response, rng)
 
     def _write(self, protocol: Protocol, user: str) -> str:
-        if is_synthesis(user):  # PaCoRe: synthesis over the references' final boxed answers
+        kind = kind_of(user)
+        if kind is PromptKind.SYNTHESIS:  # PaCoRe: synthesis over the references' final boxed answers
             view = parse_synthesis(user)
             answers = [last_boxed(r) or "none" for r in view.references]
             return (f"The references' final answers: {', '.join(answers)}. Checking the work again.\n"
                     + self.trace(protocol, problem_of(view.original)))
+        if kind is PromptKind.VERIFY:
+            asked = parse_verify(user)
+            return self.judge(asked.problem, asked.candidate)
         return self.trace(protocol, problem_of(user))
+
+    def judge(self, prompt: str, candidate: str) -> str:
+        """The default verifier: solve the problem again (the serial trace) and compare the
+        candidate's final answer with it, as `grade` compares an answer with the gold one."""
+        theirs = final_answer(candidate)
+        mine = final_answer(self.trace("serial", problem_of(prompt)))
+        ok = theirs is not None and mine is not None and self.grade(mine, theirs)
+        return (f"The candidate's final answer is {theirs or 'missing'}; solving the problem again gives "
+                f"{mine or 'no answer'}.\n{render_verdict(ok)}")
 
     @abstractmethod
     def trace(self, protocol: Protocol, problem: str) -> str:

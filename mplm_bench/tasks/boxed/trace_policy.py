@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mplm_bench.runtime.backend import ASSISTANT_MARK
+from mplm_bench.runtime.prompt_kinds import split_continuation
 
 _TAG = re.compile(r"</?[A-Za-z]+>")
 
@@ -78,8 +78,8 @@ def trace_policy(write: Callable[[str], str], dialect: str) -> Callable[[str], s
     cached = lru_cache(maxsize=64)(write)
 
     def policy(text: str) -> str:
-        user, marked, assistant = text.partition(ASSISTANT_MARK)
+        user, assistant = split_continuation(text)
         trace = cached(user)
-        return continue_trace(trace, assistant, rule) if marked else trace
+        return trace if assistant is None else continue_trace(trace, assistant, rule)
 
     return policy

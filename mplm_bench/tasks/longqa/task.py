@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mplm_bench.registry import tasks
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.runtime.protocol import MASTER_ID, SYSTEM_PROMPT
 from mplm_bench.runtime.world import Seed
 from mplm_bench.tasks.base import (
@@ -70,6 +71,7 @@ def size_of(tokens: int) -> int:
 @tasks.register("longqa", options=LongQAOptions, protocols=("serial", "fj", "mplm"))
 class LongQATask(Task):
     streams_input = True  # the chunks arrive in order (docs/streaming.md)
+    answer = "response"  # the serial master's answer line is in its whole response (dialect.py)
     options: LongQAOptions
 
     @cached_property
@@ -197,6 +199,10 @@ class LongQATask(Task):
     # -- answers -------------------------------------------------------------------------------
     def score(self, instance: Instance, answer: str | None) -> Score:
         return score_record(instance.data["record"], answer)
+
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        """Its serial policy also answers PaCoRe's synthesis prompts."""
+        return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS} if protocol == "serial" else {PromptKind.PROBLEM})
 
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)

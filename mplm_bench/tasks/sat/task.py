@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from mplm_bench.registry import tasks
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.tasks.base import (
     Instance,
     Policy,
@@ -87,6 +88,10 @@ class SATTask(Task):
 
     def score(self, instance: Instance, answer: str | None) -> Score:
         return score_answer(instance.data["clauses"], instance.data["label"], answer)
+
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        """Its serial policy also answers PaCoRe's synthesis prompts."""
+        return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS} if protocol == "serial" else {PromptKind.PROBLEM})
 
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)

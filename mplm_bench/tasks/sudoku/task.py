@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from mplm_bench.registry import tasks
+from mplm_bench.runtime.prompt_kinds import PromptKind
 from mplm_bench.tasks.base import (
     Instance,
     Policy,
@@ -120,6 +121,10 @@ class SudokuTask(Task):
             parsed=render_grid(grid),
             extra={"n_empty": len(empty), "n_right": right},
         )
+
+    def answers(self, protocol: Protocol) -> frozenset[PromptKind]:
+        """Its serial policy also answers PaCoRe's synthesis prompts."""
+        return frozenset({PromptKind.PROBLEM, PromptKind.SYNTHESIS} if protocol == "serial" else {PromptKind.PROBLEM})
 
     def policy(self, protocol: Protocol) -> Policy:
         self._check(protocol)
