@@ -106,11 +106,12 @@ class ClassRegistry(Registry[C]):
             raise TypeError(f"a {self.kind} is a class, not {type(obj).__name__}")
         if unknown := sorted(set(attrs) - set(self._attrs)):
             raise TypeError(f"{self.kind} {name!r}: register() takes no {', '.join(unknown)}")
+        written: dict[str, Any] = {}  # set by name: `type` itself has no such attributes
         if "name" not in vars(obj):  # the old form sets its own (the same) name: keep it
-            obj.name = name
+            written["name"] = name
         if options is not None:
-            obj.Options = options
-        for key, value in attrs.items():
+            written["Options"] = options
+        for key, value in {**written, **attrs}.items():
             setattr(obj, key, value)
         return cast(C, obj)  # the class itself
 
