@@ -38,12 +38,14 @@ test:
 	@$(PY) -c "from mplm_bench.view.headless import missing; m = missing(); m and print('make test: the browser tests (tests/test_view_browser.py) will be SKIPPED:', m)"
 	$(PY) -m pytest -q
 
+# mypy reads [tool.mypy] in pyproject.toml (files = mplm_bench)
 lint:
 	$(VENV)/bin/ruff check mplm_bench tests benchmarks examples
+	$(PY) -m mypy
 
 bench:
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
