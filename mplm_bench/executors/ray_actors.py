@@ -55,8 +55,8 @@ class PortablePlan:
         from mplm_bench.plan import Plan
 
         (task_cls, task_opts), (strat_cls, strat_opts, stream) = self.task, self.strategy
-        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts, stream), instances=Instances(items=[]),
-                    **self.fields)
+        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts, stream),
+                    instances=Instances(items=[]), **self.fields)
 
 
 def clear_leaked_vllm_env() -> list[str]:

@@ -149,7 +149,8 @@ class LongQATask(Task):
         each arrived prefix is a prefix of its prompt in segments (prefill_while_reading)."""
         chunks = self._chunks(instance, window)
         pieces = tuple(map(self.counter.count, chunks))
-        head, context, tail = cot.prompt if isinstance(cot.prompt, tuple) and len(cot.prompt) == 3 else ("", "", "")
+        head, context, tail = (cot.prompt if isinstance(cot.prompt, tuple) and len(cot.prompt) == 3
+                               else ("", "", ""))  # a str prompt is no (head, document, tail)
         parts = [c + SEPARATOR for c in chunks[:-1]] + [chunks[-1]]
         if cot.cut is not None or cot.truncated is not None or "".join(parts) != context:
             # a cut (or reflowed) document is no run of the chunks: nothing to prefill early
