@@ -38,8 +38,10 @@ test:
 	@$(PY) -c "from mplm_bench.view.headless import missing; m = missing(); m and print('make test: the browser tests (tests/test_view_browser.py) will be SKIPPED:', m)"
 	$(PY) -m pytest -q
 
+# mypy reads [tool.mypy] in pyproject.toml (files = mplm_bench)
 lint:
 	$(VENV)/bin/ruff check mplm_bench tests benchmarks examples
+	$(PY) -m mypy
 
 # the documentation site from docs/ into site/; strict: a broken link, an unknown anchor or a page
 # left out of mkdocs.yml's nav fails (tests/test_docs_site.py builds it too)
@@ -51,4 +53,4 @@ bench:
 	$(PY) benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

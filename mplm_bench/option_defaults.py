@@ -34,11 +34,11 @@ def declared_defaults(cls: type) -> dict[str, Any]:
         for name, f in cls.model_fields.items():
             out[name] = f.get_default(call_default_factory=True)
     elif dataclasses.is_dataclass(cls):
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                out[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                out[f.name] = f.default_factory()
+        for fld in dataclasses.fields(cls):
+            if fld.default is not dataclasses.MISSING:
+                out[fld.name] = fld.default
+            elif fld.default_factory is not dataclasses.MISSING:
+                out[fld.name] = fld.default_factory()
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 

@@ -56,8 +56,12 @@ class StrategySpec(_Spec):
     pass
 
 
+def _default_model() -> list[str | None]:
+    return [None]  # one run, on the backend's own default model
+
+
 class BackendSpec(_Spec):
-    models: list[str | None] = Field(default_factory=lambda: [None])
+    models: list[str | None] = Field(default_factory=_default_model)
 
 
 class Override(BaseModel):

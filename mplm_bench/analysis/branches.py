@@ -85,7 +85,7 @@ def _ids(text: Any) -> list[str]:
 def sample_branches(calls: list[dict[str, Any]]) -> SampleBranches:
     """One sample's branches from its call rows (dicts with the calls columns; `response` needed)."""
     calls = sorted(calls, key=lambda c: int(c["call"]))
-    first = calls[0] if calls else {"instance_id": "", "repeat": 0}
+    first: dict[str, Any] = calls[0] if calls else {"instance_id": "", "repeat": 0}
     out = SampleBranches(str(first["instance_id"]), int(first["repeat"]), calls=calls)
     by_thread: dict[str, list[dict[str, Any]]] = {}
     for c in calls:

@@ -119,8 +119,8 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], resampl
         row = {"metric": m, "n_pairs": d.n, "mean_a": d.mean_a, "mean_b": d.mean_b, "diff": d.diff,
                "diff_lo": d.diff_lo, "diff_hi": d.diff_hi, "rel": d.rel, "rel_lo": d.rel_lo,
                "rel_hi": d.rel_hi} | (speedup_row(d) if m == "speedup" else {})
-        row["worse"] = is_worse(m, row, tol_accuracy, tol_cost)
-        row["verdict"] = verdict(m, row, row["worse"])
+        row["worse"] = worse = is_worse(m, row, tol_accuracy, tol_cost)
+        row["verdict"] = verdict(m, row, worse)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -127,7 +127,7 @@ def _same(column: pd.Series, value: Any) -> bool:
 def load_calls(run_dir: Path | str, instance_id: str | None = None, repeat: int | None = None,
                columns: list[str] | None = CALL_TIMING_COLUMNS) -> pd.DataFrame:
     """The calls of one run, optionally of one sample only (read with a Parquet filter)."""
-    filters = []
+    filters: list[tuple[str, str, str | int]] = []
     if instance_id is not None:
         filters.append(("instance_id", "==", instance_id))
     if repeat is not None:

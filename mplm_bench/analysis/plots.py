@@ -59,7 +59,8 @@ def plot(paths: list[str], kind: str, outs: list[Path], *, x: str | None = None,
     if kind == "streaming":
         from mplm_bench.analysis.streaming import streaming_figure
 
-        return save(streaming_figure(df, (metrics or [None])[0], width=width, title=title), outs)
+        y = metrics[0] if metrics else None
+        return save(streaming_figure(df, y, width=width, title=title), outs)
     if kind == "sampling":
         from mplm_bench.analysis.sampling_plot import sampling_figure
 

@@ -113,7 +113,8 @@ def incomplete_runs(runs: list[Run], df: pd.DataFrame) -> list[str]:
         m = run.manifest
         status = str(m.get("status") or "unknown")
         repeats = (m.get("config") or {}).get("repeats") or 1
-        wanted = m.get("n_instances") * repeats if isinstance(m.get("n_instances"), int) else None
+        n_instances = m.get("n_instances")
+        wanted = n_instances * repeats if isinstance(n_instances, int) else None
         have = int(on_disk.get(str(run.dir), 0))
         if status == "complete" and (wanted is None or have >= wanted):
             continue

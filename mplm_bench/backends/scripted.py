@@ -28,7 +28,7 @@ from mplm_bench.backends.confidence_signal import ConfidenceSignal
 from mplm_bench.backends.conformity import Conformity
 from mplm_bench.backends.noise import ErrorModel, Noise
 from mplm_bench.registry import backends
-from mplm_bench.runtime.backend import BackendError, Completion, Request, cut_at_stop
+from mplm_bench.runtime.backend import BackendError, Completion, FinishReason, Request, cut_at_stop
 from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.tasks.base import Policy
 
@@ -172,7 +172,7 @@ class ScriptedBackend:
                 wrong_from = self.counter.count(wrong[:k]) if k else 0
             text, n_out = wrong, self._count_edit(text, wrong)
             self.n_corrupted += 1
-        finish = "stop"
+        finish: FinishReason = "stop"
         budget = request.sampling.max_tokens
         if limit is not None:
             budget = min(budget or limit, limit - n_prompt)

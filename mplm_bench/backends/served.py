@@ -90,8 +90,8 @@ class ServerTokenizer:
                 return got
         ids = _ids(self._post("/tokenize", {"messages": messages, "add_generation_prompt": True}))
         # SGLang detokenizes without special tokens unless told (vLLM always keeps them)
-        got = self._post("/detokenize", {"tokens": ids, "skip_special_tokens": False})
-        text = got.get("prompt", got.get("text"))
+        detok = self._post("/detokenize", {"tokens": ids, "skip_special_tokens": False})
+        text = detok.get("prompt", detok.get("text"))
         if not isinstance(text, str):
             raise BackendError("/detokenize did not answer with a prompt")
         with self._lock:

@@ -51,11 +51,12 @@ class PortablePlan:
                                                           p.strategy.input_stream))
 
     def plan(self) -> Plan:
+        from mplm_bench.instances import Instances
         from mplm_bench.plan import Plan
 
         (task_cls, task_opts), (strat_cls, strat_opts, stream) = self.task, self.strategy
-        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts, stream), instances=[],
-                    **self.fields)
+        return Plan(task=task_cls(task_opts), strategy=strat_cls(strat_opts, stream),
+                    instances=Instances(items=[]), **self.fields)
 
 
 def clear_leaked_vllm_env() -> list[str]:

@@ -182,9 +182,9 @@ class RayExecutor:
                     if not free:
                         break
                     slot = min(free, key=lambda s: (s.inflight, s.index))
-                    item = queue.popleft()
-                    ref = slot.handle.run_sample.remote(*item)
-                    tasks[_awaitable(ref)] = (slot, slot.handle, item, ref)
+                    todo = queue.popleft()
+                    ref = slot.handle.run_sample.remote(*todo)
+                    tasks[_awaitable(ref)] = (slot, slot.handle, todo, ref)
                     slot.inflight += 1
                 for slot in self._live():  # a replacement actor: load the run's plan first
                     if not slot.ready and not any(s is slot and it is None for s, _, it, _ in tasks.values()):

@@ -89,7 +89,7 @@ def _tokens(summary: ExportSummary) -> tuple[str, int]:
         if not summary.rows[s]:
             continue
         st = token_stats(summary.prompt_tokens[s], summary.completion_tokens[s])
-        longest = max(longest, st["total_max"])
+        longest = max(longest, int(st["total_max"]))
         rows.append([s, f"{st['rows']:,}", f"{st['prompt_mean']:,.0f}", f"{st['prompt_max']:,}",
                      f"{st['response_mean']:,.0f}", f"{st['response_max']:,}", f"{st['total_p50']:,.0f}",
                      f"{st['total_p95']:,.0f}", f"{st['total_max']:,}", f"{st['total_sum']:,}"])

@@ -13,11 +13,13 @@ from typing import Any
 
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.export.options import ExportOptions, strategy_for, training_seed
+from mplm_bench.instances import Instances
 from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, BackendError
 from mplm_bench.runtime.protocol import MASTER_ID, SYSTEM_PROMPT
 from mplm_bench.runtime.synthesis import is_synthesis
+from mplm_bench.runtime.world import World
 from mplm_bench.strategies.adaptive.strategy import AdaptiveStrategy
 from mplm_bench.strategies.base import RunContext
 from mplm_bench.tasks.base import Instance, no_policy_message
@@ -91,7 +93,7 @@ class TraceSource:
         return self.cfg.config_hash()
 
     @property
-    def instances(self) -> list[Instance]:
+    def instances(self) -> Instances:
         return self.plan.instances
 
     def backend(self) -> Backend:
@@ -130,6 +132,7 @@ class TraceSource:
         depths = _depths(calls)
         system = getattr(result.world, "system", SYSTEM_PROMPT)  # an Ensemble's Worlds use the default
         if isinstance(p.strategy, AdaptiveStrategy):
+            assert isinstance(result.world, World)  # one trajectory, not an Ensemble
             # these systems train on the whole trace as one assistant turn (docs/parallel.md):
             # one example per sample; its completion tokens are the generated ones (not the headers)
             out.steps.append(Step(

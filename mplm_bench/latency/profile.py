@@ -25,7 +25,7 @@ import hashlib
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mplm_bench.config import ConfigError
 from mplm_bench.runtime.latency import EngineCosts, LatencyModel
 
-FORMAT = "mplm-bench/latency-profile@1"
+FORMAT: Final = "mplm-bench/latency-profile@1"
 
 
 class _Strict(BaseModel):

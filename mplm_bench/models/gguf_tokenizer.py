@@ -126,7 +126,7 @@ def read_gguf_tokenizer(path: Path) -> GgufTokenizer:
         return token if set(token) <= alphabet else "".join(spelling[b] for b in token.encode())
 
     vocab = {spelled(t): i for i, t in enumerate(tokens)}
-    pairs = [tuple(m.split(" ", 1)) for m in merges]
+    pairs = [(left, right) for left, right in (m.split(" ", 1) for m in merges)]
     # unk_token None: bytes missing from the vocabulary are dropped, as in SmolLM2's tokenizer.json
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
     tokenizer.pre_tokenizer = pre_tokenizer_for(pre)

@@ -186,8 +186,8 @@ def _from_folder(
         return len(backend.encode(text, add_special_tokens=False))
 
     spec = json.loads(backend.to_str())
-    specials = [t["content"] for t in spec.get("added_tokens", [])]
-    count = piece_counter(spec.get("pre_tokenizer") or {}, specials, encode_count) or encode_count
+    added = [t["content"] for t in spec.get("added_tokens", [])]
+    count = piece_counter(spec.get("pre_tokenizer") or {}, added, encode_count) or encode_count
     return TokenCounter(name, True, encode, template, count=count, source=source or str(file))
 
 

@@ -57,7 +57,8 @@ def synthesis_segments(original_prompt: str, ref_responses: list[str]) -> list[s
     whole. Joined, exactly the Jinja rendering (the cut points are found in it, not assumed);
     apart, a token counter sees each reference as the response text it has already counted."""
     text = render_synthesis(original_prompt, ref_responses)
-    cuts, pos = [], text.find(_REFERENCES) + len(_REFERENCES)
+    cuts: list[int] = []
+    pos = text.find(_REFERENCES) + len(_REFERENCES)
     for ref in ref_responses:
         start = text.find(f"Reference {len(cuts) // 2 + 1}:\n", pos)
         start = text.find(ref, start) if start >= 0 else -1

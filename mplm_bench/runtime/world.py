@@ -159,9 +159,9 @@ class World:
     # -- starting steps ------------------------------------------------------------------
     def runnable(self, now: float | None = None) -> list[Thread]:
         """Runnable threads in id order; with `now`, only those not held past it."""
-        held = self._held if now is not None else None
+        held = self._held
         ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE
-              and (not held or held.get(t.id, 0.0) <= now)]
+              and (now is None or not held or held.get(t.id, 0.0) <= now)]
         ts.sort(key=lambda t: thread_sort_key(t.id))
         return ts
 

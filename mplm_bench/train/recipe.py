@@ -52,7 +52,14 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS
     from mplm_bench.train.card import problem_keys, write_card
     from mplm_bench.train.data import chat_texts, encode_rows, read_chats, read_first_calls
-    from mplm_bench.train.tokenizer import DIGIT_TASKS, EOS, PAD, build_tokenizer, save_tokenizer
+    from mplm_bench.train.tokenizer import (
+        DIGIT_TASKS,
+        EOS,
+        PAD,
+        build_tokenizer,
+        save_tokenizer,
+        special_id,
+    )
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -76,7 +83,7 @@ def train_model(opts: TrainOptions, log: Callable[[str], None] = print) -> dict[
     log(f"{len(rows):,} training rows ({dropped} longer than {opts.max_len} dropped), "
         f"vocabulary {tok.get_vocab_size()}")
     shape = ModelShape(opts.hidden, opts.layers, opts.heads, opts.intermediate, opts.max_len)
-    ids = {t: tok.token_to_id(t) for t in (EOS, PAD)}
+    ids = {t: special_id(tok, t) for t in (EOS, PAD)}
     torch.manual_seed(opts.seed)
     config = shape.config(tok.get_vocab_size(), bos=ids[EOS], eos=ids[EOS], pad=ids[PAD])
     model = LlamaForCausalLM(config)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mplm_bench.models.chat_template import CHATML_TEMPLATE
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 EOS, BOS, PAD = "<|im_end|>", "<|im_start|>", "<|endoftext|>"
@@ -42,7 +46,7 @@ DIGIT_TASKS = frozenset({"multiply", "math", "countdown"})
 
 
 def build_tokenizer(texts: Iterable[str], vocab_size: int, tags: tuple[str, ...] = (),
-                    split_digits: bool = False) -> object:
+                    split_digits: bool = False) -> Tokenizer:
     """Train BPE on `texts`; returns a `tokenizers.Tokenizer` with the ChatML specials as ids 0-2,
     then `tags` as added special tokens (a dialect's control tags, as the released adaptive
     checkpoints hold them: tasks/boxed/profiles.py `SPECIAL_TAGS`). `split_digits`: one token
@@ -64,11 +68,18 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int, tags: tuple[str, ...]
     return tok
 
 
-def save_tokenizer(tok: object, folder: Path, model_max_length: int, tags: tuple[str, ...] = ()) -> None:
+def special_id(tok: Tokenizer, token: str) -> int:
+    """The id of one of SPECIAL_TOKENS: trained in as a special token, so always present."""
+    i = tok.token_to_id(token)
+    assert i is not None, token
+    return i
+
+
+def save_tokenizer(tok: Tokenizer, folder: Path, model_max_length: int, tags: tuple[str, ...] = ()) -> None:
     """tokenizer.json plus the config files transformers (and so vLLM) read; ChatML template."""
     folder.mkdir(parents=True, exist_ok=True)
-    tok.save(str(folder / "tokenizer.json"))  # type: ignore[attr-defined]
-    config = {
+    tok.save(str(folder / "tokenizer.json"))
+    config: dict[str, Any] = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": BOS, "eos_token": EOS, "pad_token": PAD, "unk_token": None,
         "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,

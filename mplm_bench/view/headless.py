@@ -42,6 +42,8 @@ def chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     browser, driver = binaries()
+    if browser is None or driver is None:
+        raise RuntimeError(f"no headless browser: {missing()}")
     profile = tempfile.mkdtemp(prefix="mplm-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser

@@ -86,7 +86,7 @@ class PathsDialect:
 
 def in_summary(thread: Thread) -> bool:
     """The trunk's next step is a summary: its text so far ends with the join's `<Summary>`."""
-    return bool(thread.assistant) and thread.assistant[-1].endswith(SUMMARY)
+    return bool(thread.assistant and thread.assistant[-1].endswith(SUMMARY))
 
 
 def count_blocks(thread: Thread) -> int:

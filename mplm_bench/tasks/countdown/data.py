@@ -29,7 +29,8 @@ class Record:
 def parse_record(where: str, raw: Any, default_id: str) -> Record:
     if not isinstance(raw, dict):
         raise TaskError(f"{where}: expected an object with `nums` and `target`")
-    nums, target = raw.get("nums"), raw.get("target")
+    nums: Any = raw.get("nums")
+    target: Any = raw.get("target")
     if hasattr(nums, "tolist"):
         nums = nums.tolist()
     if isinstance(nums, list) and len(nums) > MAX_COUNTDOWN_NUMBERS:  # the search grows as n!

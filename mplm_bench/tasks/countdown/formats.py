@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mplm_bench.tasks.countdown.rules import Node
 
@@ -109,7 +110,7 @@ class SubSearch:
     operations: list[str]
 
 
-def _literal(text: str) -> object:
+def _literal(text: str) -> Any:
     return ast.literal_eval(text.strip())  # upstream eval()s these; a literal parser is enough
 
 
@@ -129,7 +130,7 @@ def sub_searches(trace: str) -> list[SubSearch]:
                 operations = _literal(ops)
             except (ValueError, SyntaxError, IndexError) as e:
                 raise ValueError(f"bad state line {nxt[:80]!r}") from e
-            nodes[nid] = SubSearch(nid, t, list(nums), list(operations))  # type: ignore[arg-type]
+            nodes[nid] = SubSearch(nid, t, list(nums), list(operations))
     for line in lines:
         if "Generated Node" in line:
             m = re.match(r".*?Generated Node #([^:]*): (\d+):(\[[^\]]*\]) Operation: (.*)$", line)
@@ -141,7 +142,7 @@ def sub_searches(trace: str) -> list[SubSearch]:
             parent = nodes.get(",".join(nid.split(",")[:-1]))
             if parent is None:
                 raise ValueError(f"node #{nid} has no known parent")
-            nodes[nid] = SubSearch(nid, int(m.group(2)), list(_literal(m.group(3))),  # type: ignore[arg-type]
+            nodes[nid] = SubSearch(nid, int(m.group(2)), list(_literal(m.group(3))),
                                    [*parent.operations, m.group(4).strip()])
     section = trace.split(CALL)[-1].split("\n" + END_CALL)[0]
     out = []

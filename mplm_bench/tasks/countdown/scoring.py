@@ -69,7 +69,7 @@ def _eval(node: ast.AST, used: list[int]) -> Fraction:
         left, right = _eval(node.left, used), _eval(node.right, used)
         if isinstance(node.op, ast.Div) and (right == 0 or (left / right).denominator != 1):
             raise ValueError("a division must come out whole")
-        return _OPS[_AST_OPS[type(node.op)]](left, right)  # type: ignore[return-value]
+        return _OPS[_AST_OPS[type(node.op)]](left, right)
     raise ValueError("only integers, + - * / and parentheses are allowed")
 
 

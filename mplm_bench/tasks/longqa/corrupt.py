@@ -47,8 +47,8 @@ def corrupt_step(prompt: str, response: str, rng: random.Random) -> str:
     facts = find_facts(response)
     if facts:
         fact = rng.choice(facts)
-        wrong = _wrong_fact(fact, find_facts(prompt) + facts, rng)
-        return response.replace(fact.sentence, wrong.sentence, 1)
+        wrong_fact = _wrong_fact(fact, find_facts(prompt) + facts, rng)
+        return response.replace(fact.sentence, wrong_fact.sentence, 1)
     if (m := _MENTIONS.search(response)) and ", " in m.group(1):
         names = m.group(1).split(", ")
         names.pop(rng.randrange(len(names)))

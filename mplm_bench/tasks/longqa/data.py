@@ -76,7 +76,7 @@ def parse_record(rec: Any, where: str, default_id: str) -> Record:
             raise TaskError(f"{where}: `answer` must be a letter A-D for a multiple-choice record, got {answer!r:.40}")
         answer = answer.strip().strip("()").upper()
     else:
-        accepted = rec.get("answers")
+        accepted: Any = rec.get("answers")
         if hasattr(accepted, "tolist"):
             accepted = accepted.tolist()
         if answer is None and isinstance(accepted, list) and accepted:
@@ -88,11 +88,13 @@ def parse_record(rec: Any, where: str, default_id: str) -> Record:
     return Record(
         id=default_id if rid is None else str(rid), context=context, question=question,
         choices=choices, answer=answer, aliases=aliases,
-        **{k: str(rec.get(k) or "") for k in ("domain", "sub_domain", "difficulty", "length")},
+        domain=str(rec.get("domain") or ""), sub_domain=str(rec.get("sub_domain") or ""),
+        difficulty=str(rec.get("difficulty") or ""), length=str(rec.get("length") or ""),
     )
 
 
 def _choices(rec: dict[str, Any], where: str) -> tuple[str, ...]:
+    values: list[Any]
     if any(f"choice_{k}" in rec for k in LETTERS):
         values = [rec.get(f"choice_{k}") for k in LETTERS]
     elif rec.get("choices") is not None:

@@ -162,7 +162,8 @@ def resolve(question: Question, facts: Iterable[Fact], complete: bool = True) ->
                 return Resolution(None, home.value, (home,))
             return Resolution(known.value, None, (home, known))
         case "chain":
-            var, used, seen = question.entity, [], set()
+            var, seen = question.entity, set()
+            used: list[Fact] = []
             while var not in seen:
                 seen.add(var)
                 if (f := by.get(("value", var))) is not None:

@@ -137,11 +137,13 @@ class LongQATask(Task):
                           for i, c in zip(ids, chunks, strict=True))
             master, rounds = prompts.FJ_MASTER.format(n=n), 0
         dialect = LongQADialect(protocol, ids, rounds, prompts.question_block(record), record.multiple_choice)
-        streamed = {}
+        pieces: tuple[int, ...] = ()
+        piece_of: dict[str, int] = {}
         if ctx.streamed:  # reader / worker i needs chunk i
-            streamed = {"pieces": tuple(map(self.counter.count, chunks)),
-                        "piece_of": {i: k for k, i in enumerate(ids)}}
-        return SampleSetup(master, seeds=seeds, dialect=dialect, columns=columns, **streamed)
+            pieces = tuple(map(self.counter.count, chunks))
+            piece_of = {i: k for k, i in enumerate(ids)}
+        return SampleSetup(master, seeds=seeds, dialect=dialect, columns=columns, pieces=pieces,
+                           piece_of=piece_of)
 
     def _streamed_cot(self, instance: Instance, window: int | None, cot: SampleSetup) -> SampleSetup:
         """CoT on a streamed input: the same chunks arrive as under mplm/fj, and the master needs
@@ -149,7 +151,8 @@ class LongQATask(Task):
         each arrived prefix is a prefix of its prompt in segments (prefill_while_reading)."""
         chunks = self._chunks(instance, window)
         pieces = tuple(map(self.counter.count, chunks))
-        head, context, tail = cot.prompt if len(cot.prompt) == 3 else ("", "", "")
+        head, context, tail = (cot.prompt if isinstance(cot.prompt, tuple) and len(cot.prompt) == 3
+                               else ("", "", ""))  # a str prompt is no (head, document, tail)
         parts = [c + SEPARATOR for c in chunks[:-1]] + [chunks[-1]]
         if cot.cut is not None or cot.truncated is not None or "".join(parts) != context:
             # a cut (or reflowed) document is no run of the chunks: nothing to prefill early

@@ -187,9 +187,9 @@ def fj_policy(prompt: str) -> str:
 def _mplm_master(prompt: str) -> str:
     if not is_resumed(prompt):
         board = _givens(prompt)
-        ids = [str(i) for i in range(1, board.size**2 + 1)]
+        cell_ids = [str(i) for i in range(1, board.size**2 + 1)]
         # docs/protocols.md §2: spawn every cell once with the givens, then wait for all of them.
-        return render_spawn(ids, grid_clue_map(board.grid())) + "\n" + render_recv(ids)
+        return render_spawn(cell_ids, grid_clue_map(board.grid())) + "\n" + render_recv(cell_ids)
     recv_ids, recv = last_recv(prompt)
     ids = [int(t) for t in recv_ids or () if t.isdigit()]
     replies = FROM_RE.findall(prompt, max(recv, 0))
