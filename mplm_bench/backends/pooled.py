@@ -91,7 +91,9 @@ class PooledBackend:
         if self._early.claim(rid):
             return aborted_before_start()
         call = self._calls[rid] = _Call()
-        sample, tried, errors = sample_of(rid), [], []
+        sample = sample_of(rid)
+        tried: list[int] = []  # servers this request failed on
+        errors: list[str] = []
         try:
             while True:
                 i = self.pool.route(sample, avoid=tried)
