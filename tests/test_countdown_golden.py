@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
+from cli_helpers import DATA_DIR
 
 import mplm_bench
 from mplm_bench.config import RunConfig
 from mplm_bench.tasks.countdown.generator import generate
 from mplm_bench.tasks.countdown.policies import SearchConfig
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "countdown_apr_golden.json").read_text())
+GOLDEN = json.loads((DATA_DIR / "countdown_apr_golden.json").read_text())
 APR_SEARCH = {"max_beam": 3, "min_beam": 3, "max_sub_beam": 1}
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
+from cli_helpers import REPO
 from typer.testing import CliRunner
 
 from mplm_bench.cli import app
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 NEEDS_MORE = ("--executor", "--data", "latency_profile", "--model", "--task addition", "$(")
 
 
