@@ -117,6 +117,8 @@ MAPPING: dict[str, str] = {
     "test_view.py": "view", "test_view_browser.py": "view",
 }
 
+MAPPING_STEMS = {name.removesuffix(".py"): folder for name, folder in MAPPING.items()}
+
 # mplm_bench's top-level modules, by the folder their tests go to (the fallback's import count)
 TOP_LEVEL = {"cli": "cli", "cli_run": "cli", "api": "core", "config": "core", "registry": "core",
              "plan": "core", "sweep": "core", "sweep_config": "core", "sweep_run": "core",
@@ -178,6 +180,8 @@ def imported_folders(tree: ast.Module) -> Counter[str]:
                 mods += [(a.name, 1) for a in node.names]
         elif isinstance(node, ast.Import):
             mods += [(a.name.split(".")[1], 1) for a in node.names if a.name.startswith("mplm_bench.")]
+        if isinstance(node, ast.ImportFrom) and node.module in MAPPING_STEMS:  # a sibling's helpers
+            c[MAPPING_STEMS[node.module]] += 1
         for mod, weight in mods:
             folder = mod if mod in FOLDERS else TOP_LEVEL.get(mod)
             if folder:
@@ -232,6 +236,15 @@ def binding(tree: ast.Module, name: str) -> tuple[str, str | None]:
     return "missing", None
 
 
+def plain(module: str, layout: Layout) -> str:
+    """`tests.test_x` / `tests.conftest` / `tests.helper` (the repository root on sys.path) as
+    the name pytest's path gives them: `test_x`, `conftest`, `helper`."""
+    rest = module.removeprefix("tests.")
+    if module.startswith("tests.") and (rest == "conftest" or rest in layout.by_stem or rest in layout.helpers):
+        return rest
+    return module
+
+
 class Resolver:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -258,6 +271,7 @@ class Resolver:
         kind, where = binding(tree, name)
         if kind == "import" and where:
             mod, orig = where.split(":")
+            mod = plain(mod, self.layout)
             if mod in self.layout.helpers:
                 return mod, orig
             if self.is_redirected(mod):
@@ -293,19 +307,22 @@ def rewrite_imports(path: Path, resolver: Resolver, problems: list[str]) -> tupl
                 if a.name in resolver.layout.by_stem:
                     problems.append(f"{rel}:{node.lineno}: `import {a.name}` (a test module): import its names from a helper instead")
             continue
-        if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and resolver.is_redirected(node.module)):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+            continue
+        module = plain(node.module, resolver.layout)
+        if not resolver.is_redirected(module) and module == node.module:
             continue
         groups: dict[str, list[str]] = {}
         kept: list[str] = []
         dropped: list[str] = []
         for a in node.names:
             bound = a.asname or a.name
-            r = resolver.resolve(node.module, a.name)
+            r = (module, a.name) if module in resolver.layout.helpers else resolver.resolve(module, a.name)
             if r == "fixture":
                 dropped.append(a.name)
                 continue
             if isinstance(r, str):
-                if node.module != "conftest":
+                if module != "conftest":
                     problems.append(f"{rel}:{node.lineno}: from {node.module} import {a.name}: {r}")
                 kept.append(a.name if a.asname is None else f"{a.name} as {a.asname}")
                 continue
@@ -317,7 +334,7 @@ def rewrite_imports(path: Path, resolver: Resolver, problems: list[str]) -> tupl
         indent = re.match(r"\s*", lines[first]).group(0)  # type: ignore[union-attr]
         comment = re.search(r"#\s*noqa[^\n]*", lines[last])
         tail = f"  {comment.group(0)}" if comment else ""
-        new = [f"{indent}from {node.module} import {', '.join(kept)}{tail}\n"] if kept else []
+        new = [f"{indent}from {module} import {', '.join(kept)}{tail}\n"] if kept else []
         new += [f"{indent}from {mod} import {', '.join(names)}{tail}\n" for mod, names in sorted(groups.items())]
         if not new:
             new = [f"{indent}pass\n"] if indent else []
