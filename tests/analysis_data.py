@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import CLI, ENV, run_cli  # noqa: F401  (re-exported for the analysis tests)
-from conftest import invoke_cli as invoke  # noqa: F401
+from cli_helpers import CLI, ENV, run_cli  # noqa: F401  (re-exported for the analysis tests)
+from cli_helpers import invoke_cli as invoke  # noqa: F401
 
 from mplm_bench.results.schema import sample_schema
 from mplm_bench.results.store import RunStore, part_name

@@ -1,40 +1,15 @@
-"""What many test modules share: the command line as a user runs it (a subprocess, this checkout
-first on the path), the same in-process (fast), and fixtures for a scripted run."""
+"""Fixtures and hooks every test folder shares. Helpers a test imports live in modules beside this
+one (cli_helpers.py, …), importable from every folder (`pythonpath = ["tests"]`); conftest.py is
+not imported by name, so a folder may add its own."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(REPO)}
-SCRIPTED_RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=4"]
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    """`mplm-bench ARGS` in a fresh interpreter (what a user's shell does), output captured."""
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          env=ENV | (env or {}), timeout=timeout)
-
-
-def invoke_cli(*args: str | Path) -> subprocess.CompletedProcess:
-    """The CLI in-process (fast), in the same shape as `run_cli`; an uncaught exception (not an
-    exit) is raised, so a traceback fails the test."""
-    from typer.testing import CliRunner
-
-    from mplm_bench.cli import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
+from cli_helpers import CLI, ENV, REPO, SCRIPTED_RUN, invoke_cli, run_cli  # noqa: F401  (were here)
 
 
 @pytest.fixture
@@ -49,6 +24,23 @@ def scripted_run(tmp_path: Path) -> Path:
     assert r.returncode == 0, r.stdout + r.stderr
     (run,) = (tmp_path / "out").iterdir()
     return run
+
+
+@pytest.fixture
+def fake_server() -> Iterator[str]:
+    """The base URL of a fake OpenAI-compatible server (fake_openai.py) for this test."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from fake_openai import FakeOpenAI
+
+    FakeOpenAI.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

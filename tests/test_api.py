@@ -8,15 +8,14 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cli_helpers import REPO
 
 import mplm_bench
 from mplm_bench.api import Manifest, RunResult
 from mplm_bench.config import ConfigError, RunConfig
 
-REPO = Path(__file__).resolve().parents[1]
 ENV = os.environ | {"PYTHONPATH": str(REPO)}
 
 

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from test_cli import cli
+from cli_helpers import run_cli as cli
 
 from mplm_bench.config import ConfigError, RunConfig
 from mplm_bench.latency.calibrate import QUICK, calibration_plan

@@ -7,11 +7,8 @@ configs/ci_thresholds.yaml. After a deliberate change, re-measure (see that file
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from analysis_data import cli
-
-ROOT = Path(__file__).resolve().parents[1]
+from cli_helpers import REPO as ROOT
 
 
 def test_ci_sweep_meets_committed_thresholds(tmp_path):

@@ -8,8 +8,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ENV
-from conftest import run_cli as cli
+from cli_helpers import ENV
+from cli_helpers import run_cli as cli
 
 
 def test_help_imports_no_engine():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from test_noise import run_all
-from test_sudoku_policies import PUZZLE, SOLUTION
+from noise_helpers import run_all
+from sudoku_puzzle import PUZZLE, SOLUTION
 from toys import CharCounter
 
 from mplm_bench.backends.conformity import Conformity, received_answers
@@ -66,7 +66,7 @@ def test_conformity_lowers_pacore_accuracy_and_is_recorded(tmp_path):
 
 
 def test_export_sft_refuses_conformity(tmp_path):
-    from conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     r = invoke_cli("export-sft", "--task", "sudoku", "--protocol", "pacore", "-T", "size=4", "-n", "2",
                    "-M", "conformity=0.5", "--allow-noise", "--out", str(tmp_path / "sft"), "-q")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from countdown_golden import GOLDEN, run
 from typer.testing import CliRunner
 
 from mplm_bench.backends.scripted import ScriptedBackend
@@ -25,7 +26,6 @@ from mplm_bench.tasks.countdown.dialect import AprDialect, SosDialect
 from mplm_bench.tasks.countdown.formats import apr_prompt, join_block, search_result
 from mplm_bench.tasks.countdown.scoring import score_answer
 from mplm_bench.tasks.countdown.task import CountdownTask
-from tests.test_countdown_golden import GOLDEN, run
 
 APR = GOLDEN["apr"]
 ROOT = apr_prompt(APR["target"], APR["nums"])

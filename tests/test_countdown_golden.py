@@ -25,26 +25,15 @@ Problem 4's root spawns three times; the third join carries a goal.
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import pytest
+from countdown_golden import GOLDEN, run
 
-import mplm_bench
-from mplm_bench.config import RunConfig
 from mplm_bench.tasks.countdown.generator import generate
 from mplm_bench.tasks.countdown.policies import SearchConfig
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "countdown_apr_golden.json").read_text())
 APR_SEARCH = {"max_beam": 3, "min_beam": 3, "max_sub_beam": 1}
-
-
-def run(tmp_path, strategy, task=None, n=5, seed=42, **kw):
-    cfg = RunConfig(task="countdown", strategy=strategy, task_options=task or {}, backend="scripted",
-                    n=n, seed=seed, out=tmp_path, log_prompts=True, **kw)
-    result = mplm_bench.run(cfg)  # the Python API owns the backend's life
-    return result.samples(), result.calls()
 
 
 def test_instances_are_the_problems_apr_generates_from_the_same_seed():

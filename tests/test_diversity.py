@@ -149,7 +149,7 @@ def test_report_diversity_on_a_real_run(noisy_pacore):
     import json
 
     import pandas as pd
-    from conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     from mplm_bench.analysis.diversity_report import summarize
 
@@ -169,7 +169,7 @@ def test_report_diversity_on_a_real_run(noisy_pacore):
 
 
 def test_plot_diversity_writes_a_figure(noisy_pacore, tmp_path):
-    from conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     for x in ("conformity", "agreement"):
         r = invoke_cli("plot", str(noisy_pacore), "--kind", "diversity", "--x", x, "-o", str(tmp_path / f"{x}.png"))
@@ -179,7 +179,7 @@ def test_plot_diversity_writes_a_figure(noisy_pacore, tmp_path):
 
 
 def test_report_reads_results_by_default(noisy_pacore, tmp_path, monkeypatch):
-    from conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     (tmp_path / "results").symlink_to(noisy_pacore, target_is_directory=True)
     monkeypatch.chdir(tmp_path)

@@ -6,19 +6,17 @@ lines (of this process and of the engine's own processes). Also the renderer pro
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from cli_helpers import ENV
 
 pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs the engine: make setup"),
 ]
 
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 VLLM_LINE = ("WARNING", "INFO", "Triton", "NUMA", "safetensors", "Warning", "warnings.warn", "EngineCore", "pid=")
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import ENV
+from cli_helpers import ENV
 
 pytestmark = [
     pytest.mark.engine,

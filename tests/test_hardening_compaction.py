@@ -10,7 +10,9 @@ import subprocess
 import threading
 
 import pytest
-from test_reliability_crash import CLI, ENV, assert_exactly_once, cli, parts
+from cli_helpers import CLI, ENV
+from cli_helpers import run_cli as cli
+from crash_helpers import assert_exactly_once, parts
 
 from mplm_bench.analysis.load import load_calls, load_samples
 from mplm_bench.results.compact import compact
@@ -46,7 +48,7 @@ def test_the_same_command_finishes_a_compaction_a_kill_interrupted(tmp_path, poi
 
 
 def test_the_same_command_finishes_a_compaction_a_full_disk_stopped(tmp_path, monkeypatch):
-    from conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     from mplm_bench.results import compact as compaction
 

@@ -4,8 +4,8 @@ prompt the engine rejected counts as truncated without raising `peak_context_tok
 
 from __future__ import annotations
 
-from conftest import invoke_cli
-from test_reliability_input import assert_one_error_line, cli
+from cli_helpers import invoke_cli
+from input_helpers import assert_one_error_line, cli
 
 from mplm_bench.analysis.load import load_samples
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics

@@ -11,9 +11,9 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
+from hostile_helpers import assert_well_ended, thread_of, write_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_reliability_hostile import assert_well_ended, thread_of, write_rows
 from toys import CharCounter
 
 from mplm_bench import registry

@@ -10,7 +10,7 @@ import dataclasses
 import time
 
 import pytest
-from test_reliability_hostile import assert_well_ended, run, write_rows
+from hostile_helpers import assert_well_ended, run, write_rows
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_reliability_input import assert_one_error_line, cli
+from input_helpers import assert_one_error_line, cli
 
 
 def write(tmp_path, name: str, text: str):

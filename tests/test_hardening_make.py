@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from cli_helpers import REPO
 
 
 def test_browser_tests_skipped_for_want_of_chromium_say_so_in_the_summary():

@@ -3,22 +3,12 @@ damaged run with one warning instead of refusing the whole root."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-from mplm_bench.cli import main
+from cli_helpers import run_main as cli
 
 RUN = ["run", "-t", "sudoku", "-s", "cot", "-b", "scripted", "-T", "size=4", "-n", "2", "-q"]
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mplm-bench", *map(str, args)])
-    with pytest.raises(SystemExit) as done:  # anything else (a traceback) fails the test
-        main()
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
 
 
 @pytest.fixture

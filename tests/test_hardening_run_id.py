@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import invoke_cli
-from test_reliability_security import SECRET, FakeOpenAI, assert_no_secret, cli, fake_server  # noqa: F401
+from cli_helpers import invoke_cli
+from cli_helpers import run_cli as cli  # noqa: F401
+from fake_openai import SECRET, FakeOpenAI, assert_no_secret  # noqa: F401
 
 from mplm_bench import registry
 from mplm_bench.config import RunConfig, is_secret, public_options

@@ -4,7 +4,6 @@ says which runs are partial (issue 22, item 6)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import ENV
 
 CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 N = 300  # 9×9 MPLM: ~0.1 s a sample: the run is still going when the signal comes, even on a loaded machine (60 raced to the end once)
 RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-T", "size=9", "-n", str(N), "-q",
        "--concurrency", "2"]

@@ -13,8 +13,8 @@ import urllib.parse
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SCRIPTED_RUN, run_cli
-from test_hardening_manifest import cli as cli_main
+from cli_helpers import SCRIPTED_RUN, run_cli
+from cli_helpers import run_main as cli_main
 
 from mplm_bench.analysis.load import load_calls, load_samples
 from mplm_bench.view.server import ViewServer

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from cli_helpers import REPO as ROOT
+
 PKG = "mplm_bench"
 
 

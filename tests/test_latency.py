@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_runtime import scripted
+from runtime_helpers import scripted
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend

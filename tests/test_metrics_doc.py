@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import REPO
 
 from mplm_bench import run
 from mplm_bench.analysis import system_metrics
@@ -17,7 +18,7 @@ from mplm_bench.registry import tasks
 from mplm_bench.results.schema import CALL_COLUMNS, SAMPLE_COLUMNS
 from mplm_bench.results.store import RunStore
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+DOC = REPO / "docs" / "metrics.md"
 COMBOS = [("sudoku", s, {"size": 4}) for s in ("cot", "fj", "mplm", "sc", "pacore", "deepconf")] + \
     [(t, s, {}) for t in ("sat", "longqa") for s in ("cot", "fj", "mplm")] + \
     [("countdown", s, {}) for s in ("sos", "apr")] + \

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pandas as pd
 import pytest
-from test_sudoku_policies import GIVENS, PROMPT, PUZZLE, SOLUTION
+from noise_helpers import run_all
+from sudoku_puzzle import GIVENS, PROMPT, PUZZLE, SOLUTION
 from toys import CharCounter
 
 from mplm_bench.backends.noise import error_probability, step_rng
 from mplm_bench.backends.scripted import ScriptedBackend, ScriptedOptions
-from mplm_bench.config import RunConfig
 from mplm_bench.registry import strategies, tasks
-from mplm_bench.runner import build_backend, execute, plan
 from mplm_bench.runtime.backend import BackendError, Request, Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.protocol import Recv, Stop, parse_response
@@ -223,24 +221,6 @@ def test_every_step_wrong_still_reads_as_protocol_text(strategy):
 
 
 # -- accuracy under noise, end to end through the runner ----------------------------------------
-def run_all(tmp_path, task, task_options, strategy, n, backend_options, strategy_options=None):
-    cfg = RunConfig(task=task, strategy=strategy, task_options=task_options, n=n, backend="scripted",
-                    backend_options=backend_options, strategy_options=strategy_options or {},
-                    out=tmp_path)
-
-    async def go():
-        p = plan(cfg)
-        backend = build_backend(p)
-        try:
-            manifest = await execute(p, backend)
-        finally:
-            await backend.aclose()
-        return p, manifest
-
-    p, manifest = asyncio.run(go())
-    return pd.read_parquet(p.store.dir / "samples"), manifest
-
-
 def test_pacore_and_sc_beat_a_single_trajectory_under_noise(tmp_path):
     """Sudoku 9x9, 100 seeded samples, `-M error_rate=0.1` under the default `tokens` model: a
     ~8k-token serial trace then goes wrong with probability 1-0.9^8 = 0.57. Measured here:

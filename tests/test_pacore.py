@@ -8,7 +8,7 @@ import random
 
 import pytest
 from pydantic import ValidationError
-from test_sudoku_policies import PROMPT, PUZZLE, SOLUTION
+from sudoku_puzzle import PROMPT, PUZZLE, SOLUTION
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend

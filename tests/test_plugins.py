@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import REPO
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+EXAMPLE = REPO / "examples" / "plugin"
 
 
 def installed(tmp_path: Path, entry: str) -> dict[str, str]:

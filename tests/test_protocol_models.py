@@ -94,7 +94,7 @@ def test_shipped_names_resolve_for_the_engine_and_the_token_counter():
 
 
 def test_model_list_names_each_shipped_model_and_what_it_is_the_default_for():
-    from tests.conftest import invoke_cli
+    from cli_helpers import invoke_cli
 
     r = invoke_cli("model", "list")
     assert r.returncode == 0

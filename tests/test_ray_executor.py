@@ -14,6 +14,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from cli_helpers import REPO  # noqa: E402
+
 from mplm_bench.config import RunConfig  # noqa: E402
 from mplm_bench.executors import ExecutorOptions  # noqa: E402
 from mplm_bench.executors.ray_executor import RayExecutor  # noqa: E402
@@ -89,7 +91,7 @@ def test_every_ci_cell_ships_to_an_actor():
     from mplm_bench.sweep_config import load_sweep
     from mplm_bench.sweep_run import plan_cells
 
-    plans = plan_cells(load_sweep(Path(__file__).parents[1] / "configs" / "ci_sweep.yaml"))
+    plans = plan_cells(load_sweep(REPO / "configs" / "ci_sweep.yaml"))
     assert {p.cfg.task for p in plans} >= {"sudoku", "sat"}
     for p in plans:
         q = ray.cloudpickle.loads(ray.cloudpickle.dumps(PortablePlan.of(p))).plan()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
+from cli_helpers import REPO
 from typer.testing import CliRunner
 
 from mplm_bench.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 NEEDS_MORE = ("--executor", "--data", "latency_profile", "--model", "--task addition", "$(")

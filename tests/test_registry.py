@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import invoke_cli, run_cli
+from cli_helpers import REPO, invoke_cli, run_cli
 from pydantic import BaseModel
 
 from mplm_bench import registry
@@ -26,7 +26,6 @@ from mplm_bench.runtime.backend import Completion, Request
 from mplm_bench.strategies.base import Strategy, StrategyOptions
 from mplm_bench.tasks.base import Task, TaskOptions
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "plugin" / "mplm_addition.py"
 ENV = os.environ | {"PYTHONPATH": str(REPO)}
 

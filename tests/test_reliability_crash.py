@@ -14,27 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import CLI, ENV
-from conftest import run_cli as cli
+from cli_helpers import CLI, ENV
+from cli_helpers import run_cli as cli
+from crash_helpers import assert_exactly_once, committed, parts
 
 from mplm_bench.analysis.load import find_runs, load_calls, load_samples
-from mplm_bench.results.read import read_table
 from mplm_bench.results.store import RunStore, part_name, table_of
-
-
-def parts(run_dir: Path, table: str) -> list[Path]:
-    d = run_dir / table
-    return sorted(d.glob("*.parquet")) if d.is_dir() else []
-
-
-def committed(run_dir: Path) -> int:
-    """Samples committed so far (a run may be compacting meanwhile: then ask again)."""
-    for _ in range(20):
-        try:
-            return read_table(RunStore(run_dir).scan().samples, columns=["instance_id"]).num_rows
-        except FileNotFoundError:
-            time.sleep(0.01)
-    raise AssertionError("the run folder kept changing")
 
 
 def start_and_wait(args: list[str], out: Path, at_least: int, **popen) -> tuple[subprocess.Popen, Path]:
@@ -50,24 +35,6 @@ def start_and_wait(args: list[str], out: Path, at_least: int, **popen) -> tuple[
         time.sleep(0.01)
     proc.kill()
     raise AssertionError(f"the run never had {at_least} samples on disk (exit {proc.poll()})")
-
-
-def assert_exactly_once(run_dir: Path, n: int) -> pd.DataFrame:
-    """Every sample once, its calls complete and once, every part a whole Parquet file; after a
-    complete run a plain Parquet reader of the folders sees it all (no batch left beside the
-    compacted file that holds it)."""
-    for p in parts(run_dir, "samples") + parts(run_dir, "calls"):
-        pq.read_table(p, page_checksum_verification=True)  # raises on a damaged part
-    assert {p.name for p in parts(run_dir, "samples")} == {p.name for p in parts(run_dir, "calls")}
-    s = pd.read_parquet(run_dir / "samples")
-    c = pd.read_parquet(run_dir / "calls")
-    assert len(s) == n and s["instance_id"].is_unique
-    assert not c.duplicated(["instance_id", "repeat", "call"]).any()
-    per_sample = c.groupby("instance_id").size()
-    assert (per_sample.reindex(s["instance_id"]).to_numpy() == s["n_calls"].to_numpy()).all()
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["n_samples_on_disk"] == n
-    return s
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

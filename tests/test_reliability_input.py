@@ -11,25 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from mplm_bench.cli import main
+from cli_helpers import ENV
+from input_helpers import assert_one_error_line, cli
 
 GRID4 = {"puzzle": [[0, 0, 3, 4], [0, 4, 0, 0], [0, 1, 4, 0], [0, 0, 2, 1]],  # unique
          "solution": [[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]}
 RUN = ["run", "-t", "sudoku", "-s", "mplm", "-b", "scripted", "-q"]
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["mplm-bench", *args])
-    with pytest.raises(SystemExit) as done:  # anything else (a traceback) fails the test
-        main()
-    return done.value.code, capsys.readouterr().err
-
-
-def assert_one_error_line(code: int, err: str, needle: str) -> None:
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
 
 
 def files(tmp_path: Path, **contents: str | bytes) -> dict[str, Path]:
@@ -173,7 +160,7 @@ def a_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     r = subprocess.run([sys.executable, "-m", "mplm_bench.cli", *RUN, "-T", "size=4", "-n", "2",
                         "--out", str(out)], capture_output=True, text=True, timeout=300,
-                       env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                       env=ENV)
     assert r.returncode == 0, r.stderr
     return out
 
@@ -209,6 +196,6 @@ def test_bad_analysis_input(args, needle, a_run, tmp_path, monkeypatch, capsys):
 def test_the_console_script_gives_one_line_too(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mplm_bench.cli", *RUN, "-n", "abc", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=120,
-                       env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                       env=ENV)
     assert_one_error_line(r.returncode, r.stderr, "Invalid value for '-n'")
     assert "Traceback" not in r.stderr and not list(tmp_path.iterdir())

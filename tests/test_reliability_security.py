@@ -5,80 +5,16 @@ from __future__ import annotations
 
 import ast
 import json
-import socket
-import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import REPO as ROOT
+from cli_helpers import run_cli as cli
+from fake_openai import SECRET, FakeOpenAI, assert_no_secret, free_port
 
 from mplm_bench.config import RunConfig, public_options
 from mplm_bench.runtime.backend import Request
 from mplm_bench.runtime.synthesis import render_synthesis
-
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "sk-test-9f8e7d6c5b4a"  # never appears in anything written or printed
-
-
-from conftest import run_cli as cli  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def assert_no_secret(r: subprocess.CompletedProcess, *folders: Path) -> None:
-    assert SECRET not in r.stdout and SECRET not in r.stderr
-    for folder in folders:
-        for p in folder.rglob("*"):
-            if p.is_file():
-                assert SECRET.encode() not in p.read_bytes(), p
-
-
-class FakeOpenAI(BaseHTTPRequestHandler):
-    """Just enough of `/v1/models` and streamed `/v1/completions` to carry a run (a test double
-    below the Backend interface: the real client code runs). Records the bearer tokens it saw."""
-
-    seen: list[str] = []
-
-    def log_message(self, *args: object) -> None:  # quiet
-        return
-
-    def _send(self, body: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self.seen.append(self.headers.get("Authorization", ""))
-        self._send(json.dumps({"data": [{"id": "fake-model", "max_model_len": 8192}]}).encode(),
-                   "application/json")
-
-    def do_POST(self) -> None:
-        self.seen.append(self.headers.get("Authorization", ""))
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        events = [{"choices": [{"text": "<stop>[[1, 2], [3, 4]]</stop>", "finish_reason": "stop"}]},
-                  {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 9}}]
-        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-        self._send(body.encode(), "text/event-stream")
-
-
-@pytest.fixture
-def fake_server() -> Iterator[str]:
-    FakeOpenAI.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.mark.parametrize("how", ["option", "env"])

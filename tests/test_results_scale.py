@@ -14,7 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_reliability_crash import CLI, ENV, assert_exactly_once, cli, committed, parts
+from cli_helpers import CLI, ENV
+from cli_helpers import run_cli as cli
+from crash_helpers import assert_exactly_once, committed, parts
 from typer.testing import CliRunner
 
 from mplm_bench.analysis.load import find_runs, load_calls, load_samples

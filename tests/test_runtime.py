@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from runtime_helpers import scripted, thread_of  # noqa: F401
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend
@@ -15,20 +15,6 @@ from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import World
-
-
-def thread_of(prompt: str) -> str:
-    m = re.match(r"Your id is: ([^.\n]+(?:\.[^.\n]+)*)\.\n", prompt)
-    return m.group(1) if m else "0"
-
-
-def scripted(script: dict[tuple[str, int], str]):
-    """Policy from a table: (thread id, number of completed recvs in its prompt) -> response."""
-
-    def policy(prompt: str) -> str:
-        return script[(thread_of(prompt), prompt.count("</recv>"))]
-
-    return policy
 
 
 def run(script, kind="sync", caps: Caps | None = None, latency: LatencyModel | None = None,

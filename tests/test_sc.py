@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from test_sudoku_policies import PUZZLE, SOLUTION
+from sudoku_puzzle import PUZZLE, SOLUTION
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import ENV
 
 import mplm_bench
 from mplm_bench.config import ConfigError, RunConfig
@@ -222,7 +221,7 @@ def test_a_stream_that_cannot_run_is_refused_before_anything_runs(tmp_path, cfg,
 
 
 def test_the_cli_says_so_in_one_line_and_exit_2(tmp_path):
-    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = ENV
     r = subprocess.run([sys.executable, "-m", "mplm_bench.cli", "run", "-t", "longqa", "-s", "cot", "-b",
                         "scripted", "--input-schedule", "0,x", "--out", str(tmp_path), "-q"],
                        capture_output=True, text=True, env=env, timeout=300)

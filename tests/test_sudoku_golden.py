@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from test_sudoku_policies import ALL15, ANSWER, FJ_SPAWN1, GIVENS, IDS16, PROMPT, PUZZLE, SOLUTION
+from sudoku_puzzle import ALL15, ANSWER, FJ_SPAWN1, GIVENS, IDS16, PROMPT, PUZZLE, SOLUTION
 
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.registry import strategies, tasks

@@ -18,6 +18,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sudoku_puzzle import ALL15, ANSWER, FJ_SPAWN1, GIVENS, IDS16, PROMPT, PUZZLE, SOLUTION
 
 from mplm_bench.runtime.protocol import Recv, Stop, parse_response, thread_sort_key
 from mplm_bench.tasks.sudoku import SudokuTask, fj_policy, mplm_policy, serial_policy
@@ -29,20 +30,6 @@ from mplm_bench.tasks.sudoku.formats import (
     parse_clue_map,
 )
 from mplm_bench.tasks.sudoku.generator import generate, make_puzzle
-
-PUZZLE = [[1, 2, 0, 4], [0, 4, 1, 0], [2, 0, 4, 3], [4, 3, 0, 0]]
-SOLUTION = [[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]
-GIVENS = (
-    "{ (0,0): {1}, (0,1): {2}, (0,3): {4}, (1,1): {4}, (1,2): {1}, "
-    "(2,0): {2}, (2,2): {4}, (2,3): {3}, (3,0): {4}, (3,1): {3} }"
-)
-PROMPT = "Solve this Sudoku:\n" + GIVENS
-ANSWER = "<stop>\n[[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]]\n</stop>"
-ALL15 = (
-    "{ (0,0): {1}, (0,1): {2}, (0,2): {3}, (0,3): {4}, (1,0): {3}, (1,1): {4}, (1,2): {1}, "
-    "(1,3): {2}, (2,0): {2}, (2,1): {1}, (2,2): {4}, (2,3): {3}, (3,0): {4}, (3,1): {3}, "
-    "(3,2): {2} }"
-)
 
 
 def test_master_prompt() -> None:
@@ -87,7 +74,6 @@ def test_serial_on_a_full_grid_writes_one_round() -> None:
 
 
 # -- fork-join ----------------------------------------------------------------------------------
-FJ_SPAWN1 = f"<spawn [3,5,8,10,15,16]>{GIVENS}</spawn>\n<recv [3,5,8,10,15,16]>"
 
 
 def test_fj_master_steps() -> None:
@@ -134,7 +120,6 @@ def test_fj_workers() -> None:
 
 
 # -- MPLM ---------------------------------------------------------------------------------------
-IDS16 = ",".join(map(str, range(1, 17)))
 
 
 def test_mplm_master_steps() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke_cli
 
 from mplm_bench.data_key import problem_key
 from mplm_bench.export.options import training_seed
 from mplm_bench.train.data import chat_texts, encode_rows, padded_len
 from mplm_bench.train.tokenizer import EOS, build_tokenizer
-from tests.conftest import invoke_cli
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -3,15 +3,14 @@ rewriting its Parquet parts (a model may write anything; the page must show it a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from cli_helpers import ENV
 
 CLI = [sys.executable, "-m", "mplm_bench.cli"]
-ENV = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 # what the page must never run: a script tag, an event handler, and a way out of the JSON's tag
 HOSTILE = ('<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
            '</script><script>window.pwned=3</script><!-- & "quotes" \u2028 end')
