@@ -76,7 +76,7 @@ def test_view_writes_one_offline_page(mplm_run: Path, tmp_path: Path):
     assert str(page) in r.stdout and "2 sample(s)" in r.stdout
     html = page.read_text()
     # every </script> closes one of the page's own tags: nothing a model wrote ended one
-    assert html.count("</script>") == html.count("<script") == 1 + 1 + 2  # index, code, 2 samples
+    assert html.count("</script>") == html.count("<script") == 1 + 1 + 1 + 2  # index, table, code, 2 samples
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
     # only the page's own script may run: the policy names its hash
     script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
