@@ -157,6 +157,9 @@ def iter_committed(run_dir: Path, table: str = "calls", columns: list[str] | Non
     from mplm_bench.results.store import RunStore
 
     scan = RunStore(Path(run_dir)).scan()
+    for path, why in scan.bad.items():  # left out by the scan: say so, as read_committed does
+        if path.parent.name == table and why.startswith("damaged"):
+            log.warning("%s: %s skipped", path, why)
     for path in scan.samples if table == "samples" else scan.calls:
         try:
             f = pq.ParquetFile(path, page_checksum_verification=True)

@@ -25,7 +25,7 @@ CALLS_MB = 8.0  # default budget of calls in one file (MB): all of a ~2k-sample 
 class Built:
     path: Path
     n_samples: int
-    n_calls: int  # calls of all samples (the table's n_calls), whether in the page or not
+    n_calls: int  # calls in the page when all fit, else of all samples (the table's n_calls)
     size: int  # bytes
     n_in_page: int = 0  # samples whose calls the page holds
     all_calls: bool = True  # False: the budget left some samples' calls out
@@ -60,7 +60,8 @@ def build_file(paths: list[Path], out: Path, calls_mb: float = CALLS_MB) -> Buil
     tmp = out.with_name("." + out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
-    n_calls = int(frame["n_calls"].fillna(0).sum()) if "n_calls" in frame.columns else n_calls_in_page
+    # every call read when they all fit; else the table's count (those left out are not read)
+    n_calls = n_calls_in_page if all_calls or "n_calls" not in frame.columns else int(frame["n_calls"].fillna(0).sum())
     return Built(out, len(frame), n_calls, out.stat().st_size, len(blobs), all_calls)
 
 
