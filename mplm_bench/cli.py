@@ -483,10 +483,15 @@ def view(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The HTML file (default: PATH/view.html).", rich_help_panel=_FORMAT)] = None,
     serve: Annotated[bool, typer.Option("--serve", help="Serve the page on 127.0.0.1 instead (for a root still being written: reload shows new samples).", rich_help_panel=_FORMAT)] = False,
     port: Annotated[int, typer.Option(help="--serve: the port (0: a free one).", rich_help_panel=_FORMAT)] = 0,
+    calls_mb: Annotated[float | None, typer.Option("--calls-mb", help="The file holds the calls of as many samples as fit in this many MB (default 8; inf: all); the table always holds every sample, and --serve reads any sample's calls.", rich_help_panel=_FORMAT)] = None,
 ) -> None:
     """A self-contained HTML trace viewer: sample table, threads timeline, steps' text (opens offline)."""
     if serve and out is not None:
         _fail("--serve and --out: pick one (the server builds the page on every load)")
+    if serve and calls_mb is not None:
+        _fail("--serve and --calls-mb: pick one (the server reads any sample's calls when opened)")
+    if calls_mb is not None and not calls_mb >= 0:
+        _fail(f"--calls-mb {calls_mb}: a size in MB, 0 or more (inf: every sample's calls)")
     if serve:
         from mplm_bench.view.server import ViewServer
 
@@ -502,10 +507,15 @@ def view(
             server.serve_forever()
         server.server_close()
         return
-    from mplm_bench.view.build import build_file, default_out
+    from mplm_bench.view.build import CALLS_MB, build_file, default_out
 
-    built = build_file(paths, out or default_out(paths))
-    print(f"{built.path}: {built.n_samples} sample(s), {built.n_calls:,} calls, {built.size / 1e6:.2f} MB")
+    budget = CALLS_MB if calls_mb is None else calls_mb
+    built = build_file(paths, out or default_out(paths), budget)
+    line = f"{built.path}: {built.n_samples} sample(s), {built.n_calls:,} calls, {built.size / 1e6:.2f} MB"
+    if not built.all_calls:
+        line += (f"; it holds the calls of {built.n_in_page:,} of them (--calls-mb {budget:g}): "
+                 f"open the others with `mplm-bench view {' '.join(map(str, paths))} --serve`")
+    print(line)
 
 
 _CAL = "Calibration"

@@ -16,9 +16,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from view_data import CLI, ENV, HOSTILE, cli, make_hostile, scripted_run
+from view_data import CLI, ENV, HOSTILE, cli, make_hostile, scripted_run, tiled
 
 from mplm_bench.analysis.load import load_calls, load_samples
+from mplm_bench.view import data
+from mplm_bench.view.build import build_file
 from mplm_bench.view.data import sample_payload
 from mplm_bench.view.page import blob_tag, embed_json
 
@@ -76,7 +78,7 @@ def test_view_writes_one_offline_page(mplm_run: Path, tmp_path: Path):
     assert str(page) in r.stdout and "2 sample(s)" in r.stdout
     html = page.read_text()
     # every </script> closes one of the page's own tags: nothing a model wrote ended one
-    assert html.count("</script>") == html.count("<script") == 1 + 1 + 2  # index, code, 2 samples
+    assert html.count("</script>") == html.count("<script") == 1 + 1 + 1 + 2  # index, table, code, 2 samples
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
     # only the page's own script may run: the policy names its hash
     script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
@@ -126,3 +128,70 @@ def test_serve_command_prints_its_url_and_serves(mplm_run: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# ---- at scale (issue 40): the page grows with the table only; calls stop at a budget ----------
+CALLS_TAG = re.compile(r'<script type="application/json" id="calls-(\d+)"[^>]*>(.*?)</script>', re.S)
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """A real 20-sample run tiled to 200 and to 2,000 samples."""
+    root = tmp_path_factory.mktemp("grow")
+    base = scripted_run(root / "base", "-t", "sudoku", "-s", "mplm", "-T", "size=4", "-n", "20")
+    return {n: tiled(base, root / f"n{n}", n) for n in (200, 2000)}
+
+
+def _decoded(html: str, tag_id: str) -> object:
+    m = re.search(f'<script type="application/json" id="{tag_id}"( data-enc="gzip\\+base64")?>(.*?)</script>', html, re.S)
+    return json.loads(gzip.decompress(base64.b64decode(m.group(2))) if m.group(1) else m.group(2))
+
+
+def test_page_stays_small_when_samples_grow(grown: dict[int, Path], monkeypatch: pytest.MonkeyPatch):
+    rows_read = []
+    real = data.iter_committed
+
+    def counting(*args, **kwargs):  # the calls rows the build reads
+        for batch in real(*args, **kwargs):
+            rows_read[-1] += batch.num_rows
+            yield batch
+
+    monkeypatch.setattr(data, "iter_committed", counting)
+    budget = 0.25  # MB: about 110 of these samples
+    size = {}
+    for n, run in grown.items():
+        rows_read.append(0)
+        built = build_file([run], run.parent / "page.html", calls_mb=budget)
+        html = built.path.read_text()
+        size[n] = built.size
+        tags = CALLS_TAG.findall(html)
+        assert not built.all_calls and 0 < built.n_in_page == len(tags) < n
+        assert sum(len(t) for _, t in tags) <= budget * 1e6
+        assert built.n_calls == len(load_calls(run))  # counted from the table, not by reading them all
+        assert rows_read[-1] < built.n_calls / 3 or n == 200  # reading stopped at the budget
+        # the columnar table decodes to the samples, in the page's order
+        table, frame = _decoded(html, "sample-table"), load_samples([run])
+        ids = table["instance_id"]
+        assert len(ids) == n and sorted(ids) == sorted(frame["instance_id"])
+        calls = table["n_calls"]
+        calls = calls if isinstance(calls, list) else [calls["d"][i] for i in calls["i"]]
+        assert dict(zip(ids, calls, strict=True)) == dict(zip(frame["instance_id"], frame["n_calls"], strict=True))
+    # ten times the samples: the same calls, and a table of tens of bytes a sample
+    assert size[2000] < 1.5 * size[200]
+    assert (size[2000] - size[200]) / 1800 < 64
+
+
+def test_calls_budget_bounds(grown: dict[int, Path], tmp_path: Path):
+    run = grown[200]
+    every = build_file([run], tmp_path / "all.html", calls_mb=float("inf"))  # the old one-file page
+    assert every.all_calls and every.n_in_page == 200
+    html = every.path.read_text()
+    for k, body in CALLS_TAG.findall(html)[:3]:
+        payload = _decoded(html, f"calls-{k}")
+        assert payload["calls"]["call"] and body
+    none = build_file([run], tmp_path / "none.html", calls_mb=0)
+    assert not none.all_calls and none.n_in_page == 0 and not CALLS_TAG.search(none.path.read_text())
+    r = cli("view", str(run), "--out", str(tmp_path / "v.html"), "--calls-mb", "0.1")
+    assert r.returncode == 0 and "holds the calls of" in r.stdout and "--serve" in r.stdout, r.stdout
+    r = cli("view", str(run), "--calls-mb", "-1")
+    assert r.returncode == 2 and "--calls-mb" in r.stderr

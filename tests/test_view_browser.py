@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from view_data import HOSTILE, HOSTILE_ANSWER, cli, make_hostile, scripted_run
+from view_data import HOSTILE, HOSTILE_ANSWER, cli, make_hostile, scripted_run, tiled
 
 from mplm_bench.analysis.load import load_calls
 from mplm_bench.view import headless
@@ -173,3 +173,57 @@ def test_preempted_steps_are_marked(browser, tmp_path: Path):
     click_step(browser, cut.thread_id, int(cut.step))
     assert browser.find_element(By.CSS_SELECTOR, "#step td[data-field=status]").text == "preempted"
     assert step_text(browser) == cut.response
+
+
+def test_calls_load_on_demand(browser, tmp_path: Path):
+    """A file over its calls budget (issue 40): a sample's calls are parsed only when it is opened;
+    a sample beyond the budget is greyed and says how to open it; `--serve` on the same run
+    fetches that sample's calls when it is opened."""
+    from selenium.webdriver.common.by import By
+
+    base = scripted_run(tmp_path / "base", "-t", "sudoku", "-s", "mplm", "-T", "size=4", "-n", "10")
+    run = tiled(base, tmp_path / "big", 300)
+    out = tmp_path / "big.html"
+    r = cli("view", str(run), "--out", str(out), "--calls-mb", "0.1")
+    assert r.returncode == 0 and "--serve" in r.stdout, r.stdout
+    browser.get(out.as_uri())
+    wait(browser, "return document.body.dataset.ready === '1'")
+    assert len(rows(browser)) == 300
+    held = browser.execute_script("return [...document.querySelectorAll('script[id^=\"calls-\"]')].map((t) => Number(t.id.slice(6)))")
+    assert 0 < len(held) < 300 and browser.execute_script("return CACHE.size") == 0  # nothing parsed up front
+    k_in = held[0]
+    k_out = min(set(range(300)) - set(held))
+    instance = browser.execute_script(f"return SAMPLES[{k_out}].instance_id")
+    n_calls = len(load_calls(run, instance, 0, columns=None))
+    browser.execute_script(f"openSample({k_in})")
+    wait(browser, f"return STATE.p !== null && STATE.k === {k_in}")
+    assert browser.execute_script("return [...CACHE.keys()]") == [k_in]
+    assert browser.execute_script("return STATE.p.n") == len(load_calls(run, browser.execute_script(
+        f"return SAMPLES[{k_in}].instance_id"), 0, columns=None))
+    # beyond the budget: greyed in the table, and opening it names --serve
+    assert "nocalls" in browser.find_element(By.CSS_SELECTOR, f"#table tbody tr[data-k='{k_out}']").get_attribute("class")
+    browser.execute_script(f"openSample({k_out})")
+    wait(browser, "return document.getElementById('sample-head').textContent.includes('--serve')")
+    assert browser.execute_script("return STATE.p") is None
+    browser.find_element(By.ID, "in-page").click()  # only the samples this file holds calls of
+    assert len(rows(browser)) == len(held)
+
+    from mplm_bench.view.server import ViewServer
+
+    server = ViewServer([run.parent])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.get(server.url)
+        wait(browser, "return document.body.dataset.ready === '1'")
+        assert browser.execute_script("return document.querySelectorAll('script[id^=\"calls-\"]').length") == 0
+        assert browser.execute_script(f"return SAMPLES[{k_out}].instance_id") == instance  # same table order
+        open_sample(browser, instance)
+        assert browser.execute_script("return STATE.p.n") == n_calls
+        fetched = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+        assert [u for u in fetched if "/calls?" in u and instance in u], fetched
+        click_step(browser, "0", 0)
+        fresh = load_calls(run, instance, 0, columns=None)
+        assert step_text(browser) == fresh[(fresh.thread_id == "0") & (fresh.step == 0)].response.iloc[0]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,26 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     cols = [table.column(f.name).cast(f.type) if f.name in table.column_names
             else pa.nulls(table.num_rows, f.type) for f in schema]
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+def iter_committed(run_dir: Path, table: str = "calls", columns: list[str] | None = None,
+                   batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
+    """The committed rows of one run in file order, a batch at a time, for a reader that wants
+    only the first rows it finds (the viewer's page: calls up to a size budget) and must not
+    read the whole run. Page CRCs are verified; a part that fails partway is left with a warning
+    (its rows read before the failure stay yielded). Unlike `read_committed` a copied part is
+    not dropped here: a caller keeps each key once."""
+    from mplm_bench.results.store import RunStore
+
+    scan = RunStore(Path(run_dir)).scan()
+    for path, why in scan.bad.items():  # left out by the scan: say so, as read_committed does
+        if path.parent.name == table and why.startswith("damaged"):
+            log.warning("%s: %s skipped", path, why)
+    for path in scan.samples if table == "samples" else scan.calls:
+        try:
+            f = pq.ParquetFile(path, page_checksum_verification=True)
+            names = set(f.schema_arrow.names)
+            cols = None if columns is None else [c for c in columns if c in names]
+            yield from f.iter_batches(batch_size=batch_rows, columns=cols)
+        except (OSError, pa.ArrowException, ValueError) as e:
+            _skip(path, e)

@@ -1,7 +1,9 @@
-"""One self-contained HTML page: the template with its CSS and JS inlined, the index as JSON, and
-(for a file) each sample's calls in its own `<script type="application/json">` tag that the page
-parses only when the sample is opened — gzip+base64 when that is smaller (Chromium, Firefox and
-Safari decompress it natively with DecompressionStream).
+"""One self-contained HTML page: the template with its CSS and JS inlined, the index (runs and
+settings) as JSON, the sample table (columnar) in its own tag, and (for a file) samples' calls,
+each in its own `<script type="application/json">` tag that the page parses only when the sample
+is opened — gzip+base64 when that is smaller (Chromium, Firefox and Safari decompress it
+natively with DecompressionStream). A file holds the calls of as many samples as its size budget
+allows (build.py); the others are read with `--serve`.
 
 Everything embedded is JSON with `<` written as `\\u003c`, so no text a model wrote can close the
 script tag (`</script>`) or open a comment; the page puts text into the DOM as text only; and its
@@ -33,13 +35,19 @@ def embed_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def blob_tag(blob_id: int, payload: dict[str, Any]) -> str:
-    raw = embed_json(payload)
+def data_tag(tag_id: str, value: Any) -> str:
+    """`value` in a JSON script tag of that id, gzip+base64 when that is smaller."""
+    raw = embed_json(value)
     if len(raw) > COMPRESS_ABOVE:
         packed = base64.b64encode(gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
         if len(packed) < len(raw):
-            return f'<script type="application/json" id="calls-{blob_id}" data-enc="gzip+base64">{packed}</script>\n'
-    return f'<script type="application/json" id="calls-{blob_id}">{raw}</script>\n'
+            return f'<script type="application/json" id="{tag_id}" data-enc="gzip+base64">{packed}</script>\n'
+    return f'<script type="application/json" id="{tag_id}">{raw}</script>\n'
+
+
+def blob_tag(blob_id: int, payload: dict[str, Any]) -> str:
+    """Sample `blob_id`'s calls (its position in the table)."""
+    return data_tag(f"calls-{blob_id}", payload)
 
 
 def render(index: dict[str, Any], blobs: list[str]) -> str:
@@ -51,5 +59,6 @@ def render(index: dict[str, Any], blobs: list[str]) -> str:
     template = (template.replace("/*__SCRIPT_HASH__*/", f"sha256-{digest}")
                 .replace("/*__CSS__*/", _asset("viewer.css")).replace("/*__JS__*/", script))
     head, tail = template.split(MARK_DATA)
-    data = f'<script type="application/json" id="index">{embed_json(index)}</script>\n'
-    return "".join([head, data, *blobs, tail])
+    meta = {k: v for k, v in index.items() if k != "table"}
+    data = f'<script type="application/json" id="index">{embed_json(meta)}</script>\n'
+    return "".join([head, data, data_tag("sample-table", index.get("table", {})), *blobs, tail])

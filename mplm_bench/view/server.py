@@ -1,7 +1,9 @@
 """`mplm-bench view ROOT --serve`: the same page, served on 127.0.0.1 for a root still being
 written. Each load of `/` scans the root again (new runs, new samples); a sample's calls come from
-`/calls?run=DIR&instance=ID&repeat=R` when it is opened. A committed sample never changes, so its
-calls are cached; `run` must name one of the runs found, so no other path can be read.
+`/calls?run=DIR&instance=ID&repeat=R` when it is opened, read from Parquet with a filter on that
+sample (the row groups whose statistics rule it out are not read), so a page of any size opens any
+sample. A committed sample never changes, so its calls are cached; `run` must name one of the runs
+found, so no other path can be read.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +21,7 @@ from mplm_bench.view.data import build_index, run_name, runs_at, sample_calls, s
 from mplm_bench.view.page import render
 
 log = logging.getLogger(__name__)
+CACHE_SAMPLES = 512  # payloads kept: a user clicking through a 100k-sample root never fills memory
 
 
 class ViewServer(ThreadingHTTPServer):
@@ -26,7 +30,7 @@ class ViewServer(ThreadingHTTPServer):
     def __init__(self, paths: list[Path], port: int = 0) -> None:
         self.paths = paths
         self.base = base_of(paths)
-        self.cache: dict[tuple[str, str, int], bytes] = {}
+        self.cache: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()  # the last CACHE_SAMPLES opened
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -45,16 +49,19 @@ class ViewServer(ThreadingHTTPServer):
         key = (run, instance, repeat)
         with self.lock:
             if key in self.cache:
+                self.cache.move_to_end(key)
                 return self.cache[key]
         runs = {run_name(r.dir, self.base): r for r in runs_at(self.paths, allow_empty=True)}
         if run not in runs:
             return None
-        calls = sample_calls(runs[run].dir, instance, repeat)
-        if calls.empty:
+        calls = sample_calls(runs[run].dir, instance, repeat)  # this sample's row groups only
+        if not calls.num_rows:
             return None
         body = json.dumps(sample_payload(calls), ensure_ascii=False, allow_nan=False).encode("utf-8")
         with self.lock:
             self.cache[key] = body
+            while len(self.cache) > CACHE_SAMPLES:
+                self.cache.popitem(last=False)
         return body
 
 

@@ -3,8 +3,8 @@
 // Model text only ever reaches the page through textContent / canvas fillText, never as HTML.
 
 const $ = (sel) => document.querySelector(sel);
-const INDEX = JSON.parse($("#index").textContent);
-const SAMPLES = INDEX.samples;
+// the sample table is columnar (COLS[name][k]); SAMPLES[k] builds sample k's row object on demand
+let INDEX = null, COLS = {}, NAMES = [], N = 0, SAMPLES = [], IN_PAGE = null;
 const STATE = { sort: { col: null, asc: false }, filters: {}, k: null, p: null, clock: "virtual",
   zoom: 1, sel: null, arrows: true, critical: true };
 const CACHE = new Map();
@@ -32,6 +32,36 @@ function fmt(v) {
   return String(v);
 }
 
+function cell(k, c) { const col = COLS[c]; return col ? col[k] : undefined; }
+
+function row(k) {
+  const o = {};
+  for (const c of NAMES) o[c] = COLS[c][k];
+  return o;
+}
+
+async function loadTable() {
+  INDEX = JSON.parse($("#index").textContent);
+  const table = await decode(document.getElementById("sample-table"));  // not #table: the HTML table
+  N = INDEX.n || 0;
+  for (const [name, enc] of Object.entries(table)) {
+    COLS[name] = Array.isArray(enc) ? enc : enc.i.map((i) => (i === null ? null : enc.d[i]));  // {d: values, i: index per row}
+  }
+  NAMES = Object.keys(COLS);
+  SAMPLES = new Proxy([], { get(target, prop) {
+    if (prop === "length") return N;
+    if (typeof prop === "string" && /^\d+$/.test(prop)) return Number(prop) < N ? row(Number(prop)) : undefined;
+    return Reflect.get(target, prop);
+  } });
+  // which samples' calls this file holds: all of them unless its size budget left some out
+  if (INDEX.mode === "file" && INDEX.all_calls === false) {
+    IN_PAGE = new Uint8Array(N);
+    for (const tag of document.querySelectorAll('script[id^="calls-"]')) IN_PAGE[Number(tag.id.slice(6))] = 1;
+  }
+}
+
+function servePath() { return (INDEX.paths || []).join(" ") || "RUN_OR_ROOT"; }
+
 // ---- runs and their settings --------------------------------------------------------------
 function flat(obj, prefix, out) {
   for (const [k, v] of Object.entries(obj || {})) {
@@ -44,10 +74,17 @@ function flat(obj, prefix, out) {
 
 function renderRuns() {
   const box = $("#runs");
-  box.append(h("div", { class: "hint" }, `${INDEX.runs.length} run(s), ${SAMPLES.length} sample(s)` +
+  box.append(h("div", { class: "hint" }, `${INDEX.runs.length} run(s), ${N} sample(s)` +
     (INDEX.mode === "serve" ? " — served live: reload the page to see new samples" : "")));
+  if (IN_PAGE) {
+    box.append(h("div", { class: "hint", id: "calls-note" }, `This file holds the calls of ${INDEX.in_page.toLocaleString("en-US")} of ` +
+      `${N.toLocaleString("en-US")} samples (view --calls-mb ${INDEX.calls_mb}; the others are greyed): ` +
+      `open any sample with \`mplm-bench view ${servePath()} --serve\`.`));
+  }
+  const perRun = new Map();
+  for (let k = 0; k < N; k++) perRun.set(cell(k, "run"), (perRun.get(cell(k, "run")) || 0) + 1);
   for (const run of INDEX.runs) {
-    const n = SAMPLES.filter((s) => s.run === run.dir).length;
+    const n = perRun.get(run.dir) || 0;
     const rows = flat(run, "", []).map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, fmt(v))));
     box.append(h("details", { class: "run" }, h("summary", {}, `${run.dir} · ${run.status || "?"} · ${n} sample(s)`),
       h("table", { class: "kv" }, h("tbody", {}, rows))));
@@ -61,13 +98,17 @@ const FILTERS = ["task", "strategy", "status", "correct"];
 function renderFilters() {
   const box = $("#filters");
   for (const col of FILTERS) {
-    const values = [...new Set(SAMPLES.map((s) => fmt(s[col])))].sort();
+    const values = [...new Set(COLS[col] ? COLS[col].map(fmt) : [""])].sort();
     const sel = h("select", { "data-filter": col, onchange: (e) => { STATE.filters[col] = e.target.value; renderTable(); } },
       h("option", { value: "" }, "all"), values.map((v) => h("option", { value: v }, v)));
     box.append(h("label", {}, col, sel));
   }
   box.append(h("label", {}, "instance", h("input", { type: "search", id: "find", placeholder: "id contains",
     oninput: (e) => { STATE.filters.find = e.target.value; renderTable(); } })));
+  if (IN_PAGE) {
+    box.append(h("label", {}, h("input", { type: "checkbox", id: "in-page",
+      onchange: (e) => { STATE.filters.inPage = e.target.checked; renderTable(); } }), "calls in this file"));
+  }
   const sort = h("select", { id: "sort", onchange: (e) => { STATE.sort.col = e.target.value || null; renderTable(); } },
     h("option", { value: "" }, "(table order)"), INDEX.metrics.map((m) => h("option", { value: m }, m)));
   const dir = h("select", { id: "sort-dir", onchange: (e) => { STATE.sort.asc = e.target.value === "asc"; renderTable(); } },
@@ -76,17 +117,20 @@ function renderFilters() {
 }
 
 function visibleSamples() {
-  const f = STATE.filters;
-  let rows = SAMPLES.map((s, k) => k).filter((k) => {
-    const s = SAMPLES[k];
-    for (const col of FILTERS) if (f[col] && fmt(s[col]) !== f[col]) return false;
-    return !f.find || String(s.instance_id).includes(f.find);
-  });
+  const f = STATE.filters, ids = COLS.instance_id || [];
+  const active = FILTERS.filter((col) => f[col]);
+  const rows = [];
+  for (let k = 0; k < N; k++) {
+    if (active.some((col) => fmt(cell(k, col)) !== f[col])) continue;
+    if (f.find && !String(ids[k]).includes(f.find)) continue;
+    if (f.inPage && IN_PAGE && !IN_PAGE[k]) continue;
+    rows.push(k);
+  }
   const col = STATE.sort.col;
   if (col) {
-    const sign = STATE.sort.asc ? 1 : -1;
+    const sign = STATE.sort.asc ? 1 : -1, v = COLS[col] || [];
     rows.sort((a, b) => {
-      const x = SAMPLES[a][col], y = SAMPLES[b][col];
+      const x = v[a], y = v[b];
       if (x === null || x === undefined) return (y === null || y === undefined) ? 0 : 1;  // missing last
       if (y === null || y === undefined) return -1;
       if (typeof x === "number" && typeof y === "number") return sign * (x - y);
@@ -107,13 +151,15 @@ function renderTable() {
   $("#table thead").replaceChildren(head);
   const rows = visibleSamples();
   const body = rows.slice(0, MAX_ROWS).map((k) => {
-    const s = SAMPLES[k];
-    return h("tr", { "data-k": k, class: k === STATE.k ? "sel" : "", onclick: () => openSample(k) },
-      cols.map((c) => h("td", { class: (typeof s[c] === "number" ? "num " : "") + (c === "status" ? (s[c] === "ok" ? "st-ok" : "st-bad") : "") }, fmt(s[c]))));
+    const cls = (k === STATE.k ? "sel" : "") + (IN_PAGE && !IN_PAGE[k] ? " nocalls" : "");
+    return h("tr", { "data-k": k, class: cls.trim(), onclick: () => openSample(k) }, cols.map((c) => {
+      const v = cell(k, c);
+      return h("td", { class: (typeof v === "number" ? "num " : "") + (c === "status" ? (v === "ok" ? "st-ok" : "st-bad") : "") }, fmt(v));
+    }));
   });
   $("#table tbody").replaceChildren(...body);
   $("#table-note").textContent = rows.length > MAX_ROWS ? `showing ${MAX_ROWS} of ${rows.length} samples: filter to narrow`
-    : `${rows.length} of ${SAMPLES.length} samples`;
+    : `${rows.length} of ${N} samples`;
 }
 
 function syncSort() {
@@ -132,7 +178,7 @@ async function decode(el) {
 
 async function payloadOf(k) {
   if (CACHE.has(k)) return CACHE.get(k);
-  const s = SAMPLES[k];
+  const s = row(k);
   let p;
   if (INDEX.mode === "serve") {
     const q = new URLSearchParams({ run: s.run, instance: s.instance_id, repeat: s.repeat });
@@ -140,7 +186,9 @@ async function payloadOf(k) {
     if (!r.ok) throw new Error(`calls: HTTP ${r.status}`);
     p = await r.json();
   } else {
-    const tag = s._blob === undefined ? null : document.getElementById("calls-" + s._blob);
+    const tag = document.getElementById("calls-" + k);
+    if (!tag && IN_PAGE) throw new Error(`they are not in this file, which holds the calls of ${INDEX.in_page.toLocaleString("en-US")} ` +
+      `of ${N.toLocaleString("en-US")} samples: open it with \`mplm-bench view ${servePath()} --serve\`, or write the file with a larger --calls-mb`);
     if (!tag) throw new Error("none on disk (its calls part is missing or damaged)");
     p = await decode(tag);
   }
@@ -163,7 +211,7 @@ function prepare(p) {
 async function openSample(k) {
   STATE.k = k; STATE.p = null; STATE.sel = null;  // nothing of the previous sample stays clickable
   for (const tr of document.querySelectorAll("#table tbody tr")) tr.classList.toggle("sel", Number(tr.dataset.k) === k);
-  const s = SAMPLES[k];
+  const s = row(k);
   $("#sample").hidden = false;
   $("#sample-head").replaceChildren(h("h2", {}, `${s.task} ${s.size ?? ""} · ${s.strategy} · ${s.instance_id} · repeat ${s.repeat}`),
     h("div", { class: "hint" }, "loading calls…"));
@@ -424,7 +472,8 @@ function renderStep(i) {
 }
 
 // ---- wiring ---------------------------------------------------------------------------------
-function init() {
+async function init() {
+  await loadTable();
   renderRuns();
   renderFilters();
   renderTable();
@@ -452,8 +501,9 @@ function init() {
   sc.addEventListener("wheel", (ev) => { if (ev.ctrlKey) { ev.preventDefault(); zoomBy(ev.deltaY < 0 ? 1.25 : 0.8); } }, { passive: false });
   window.addEventListener("resize", () => { layout(); draw(); });
   const want = decodeURIComponent(location.hash.slice(1));
-  const k = SAMPLES.findIndex((s) => `${s.run}|${s.instance_id}|${s.repeat}` === want);
-  if (k >= 0) openSample(k);
+  for (let k = 0; want && k < N; k++) {
+    if (`${cell(k, "run")}|${cell(k, "instance_id")}|${cell(k, "repeat")}` === want) { openSample(k); break; }
+  }
   document.body.dataset.ready = "1";  // for tests and scripts: the table is drawn
 }
 
