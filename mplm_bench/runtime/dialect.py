@@ -10,21 +10,26 @@ context and messages are computed the same way for every protocol.
 
 A dialect is pure: it sees the thread (id, steps so far, last kept response) and the text.
 
-A *continuation* dialect (the model-driven fork-join systems of docs/parallel.md) also has
-`continuation = True`, `step(thread, sampling) -> (sampling, stop strings)` and
-`fork(parent, child_id, body) -> segments`: every thread's prompt then ends inside one assistant
-turn (`Thread.assistant`), a spawned child starts on its parent's user segments and assistant
-text plus what `fork` returns (its branch header), and a resume grows the assistant text. Its
-optional `closes(thread, messages) -> bool` ends a thread at a join, with no further step (the
-thread's whole assistant text is then the answer).
+Optional capabilities are declared protocols a dialect class subclasses (so a type checker
+holds it to the signatures), and the World picks them up once, by type:
+
+- `SpawnDialect` frames a spawned thread's first prompt itself (`spawn`); the default is the tag
+  grammar's `Your id is: …` line, then the body.
+- `ContinuationDialect` (the model-driven fork-join systems of docs/parallel.md): every thread's
+  prompt ends inside one assistant turn (`Thread.assistant`); `step` shapes each request (its
+  sampling and stop strings), a spawned child starts on its parent's user segments and assistant
+  text plus what `fork` returns (its branch header), a resume grows the assistant text, and
+  `closes` may end a thread at a join with no further step (its whole assistant text is then the
+  answer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from mplm_bench.runtime.backend import Sampling
     from mplm_bench.runtime.protocol import ParsedStep
     from mplm_bench.runtime.threads import Message, Thread
 
@@ -40,6 +45,8 @@ class Rewind:
 
 
 class Dialect(Protocol):
+    __slots__ = ()  # a dataclass(slots=True) that subclasses it keeps no __dict__
+
     def parse(self, thread: Thread, text: str, finish_reason: str) -> ParsedStep:
         """The directives of one finished step. `thread.steps` already counts this step.
 
@@ -52,5 +59,32 @@ class Dialect(Protocol):
         (ordered by sender, then send order); `thread.last_kept` is its previous response."""
         ...
 
-    # Optional: `spawn(thread_id, body) -> tuple[str, ...]`, a spawned thread's first prompt
-    # (default: the tag grammar's `Your id is: …` line, then the body).
+
+@runtime_checkable
+class SpawnDialect(Dialect, Protocol):
+    """A dialect that writes a spawned thread's first prompt itself."""
+
+    __slots__ = ()
+
+    def spawn(self, thread_id: str, body: str) -> tuple[str, ...]:
+        """The first prompt segments of thread `thread_id`, spawned with `body`."""
+        ...
+
+
+@runtime_checkable
+class ContinuationDialect(Dialect, Protocol):
+    """A dialect whose threads all continue one assistant turn (module docstring)."""
+
+    __slots__ = ()
+
+    def step(self, thread: Thread, sampling: Sampling) -> tuple[Sampling, tuple[str, ...]]:
+        """The sampling and stop strings of the thread's next request."""
+        ...
+
+    def fork(self, parent: Thread, child: str, body: str) -> tuple[str, ...]:
+        """What the child's assistant text adds to its parent's (`body`: the spawn's)."""
+        ...
+
+    def closes(self, thread: Thread, messages: list[Message]) -> bool:
+        """True: the thread ends at this join (its recv completed with `messages`), no step more."""
+        ...

@@ -1,5 +1,6 @@
 """Input that arrives over time (docs/streaming.md): when each piece of a task's input arrives,
-and the per-sample numbers that only mean something then.
+the layer that holds a sample's threads until then (`StreamedSample`, around the World), and the
+per-sample numbers that only mean something then.
 
 The input of a sample begins to arrive when the sample starts (time 0 on the run's clock:
 virtual time on the scripted backend, seconds since the sample began on an engine). With a
@@ -11,7 +12,8 @@ thread needs which (`SampleSetup.pieces`, `piece_of`); a thread is held until it
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from mplm_bench.runtime.protocol import MASTER_ID
 
 if TYPE_CHECKING:
     from mplm_bench.runtime.scheduler import Scheduler
-    from mplm_bench.runtime.world import World
+    from mplm_bench.runtime.world import Seed, World
 
 
 class ScheduleMismatch(ValueError):
@@ -63,6 +65,45 @@ class InputStream(BaseModel):
 
     def describe(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedSample:
+    """One sample's streamed input around its World: when each piece arrives, the thread each
+    piece releases, and side threads released with them (seeds the master does not wait on: CoT's
+    prefill requests). `hold` applies it to the World before the run; `columns` reads the run."""
+
+    stream: InputStream
+    pieces: Sequence[int]  # token counts, in arrival order
+    arrivals: list[float]  # when each piece has arrived, on the run's clock
+    piece_of: Mapping[str, int]  # thread -> the piece (index) it needs before its first step
+    side: tuple[tuple[Seed, float], ...] = ()  # side seed, its release time
+
+    @classmethod
+    def start(cls, stream: InputStream, pieces: Sequence[int], piece_of: Mapping[str, int],
+              side: Callable[[list[float]], Sequence[tuple[Seed, float]]]) -> StreamedSample:
+        """The sample's arrivals, and its side seeds given them (`side`); ScheduleMismatch when a
+        schedule does not fit the pieces."""
+        arrivals = stream.arrivals(pieces)
+        return cls(stream, pieces, arrivals, piece_of, tuple(side(arrivals)))
+
+    @property
+    def side_seeds(self) -> tuple[Seed, ...]:
+        return tuple(s for s, _ in self.side)
+
+    def hold(self, world: World) -> None:
+        """Hold each side thread and each piece's thread until its release."""
+        for s, at in self.side:
+            world.hold(s.id, at)
+        for tid, k in self.piece_of.items():
+            world.hold(tid, self.arrivals[k], last_piece=k == len(self.arrivals) - 1)
+
+    def columns(self, world: World, scheduler: Scheduler | None) -> dict[str, Any]:
+        """The sample's streaming columns (`scheduler`: None when it ended before any step)."""
+        out = streaming_columns(world, scheduler, self.stream, self.pieces, self.arrivals,
+                                frozenset(s.id for s, _ in self.side))
+        out["prefill_requests"] = len(self.side)
+        return out
 
 
 def streaming_columns(world: World, scheduler: Scheduler | None, stream: InputStream, pieces: Sequence[int],

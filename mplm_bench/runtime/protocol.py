@@ -10,6 +10,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+# A protocol is the trace format a sample's threads follow, by name: `serial` (one CoT thread),
+# `fj`, `mplm`, a task's own (`sos`, `apr`) or an adaptive strategy's (`threadweaver`, …). An open
+# set, not a Literal: a plugin strategy registers under a protocol of its own.
+Protocol: TypeAlias = str
+# how a protocol's steps are scheduled: synchronous rounds or event-driven (runtime/scheduler.py)
+SchedulerKind: TypeAlias = Literal["sync", "async"]
 
 MASTER_ID = "0"
 SYSTEM_PROMPT = "You are a helpful assistant."  # docs/protocols.md §1: every step is one single-turn chat

@@ -18,15 +18,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Literal
 
 from mplm_bench.runtime.accounting import CallRecord, Status
 from mplm_bench.runtime.backend import Backend, Completion
 from mplm_bench.runtime.latency import LatencyModel  # defined there; imported from here too
-from mplm_bench.runtime.protocol import thread_sort_key
+from mplm_bench.runtime.protocol import SchedulerKind, thread_sort_key
 from mplm_bench.runtime.world import Ticket, World, checked_usage
-
-SchedulerKind = Literal["sync", "async"]
 
 
 async def _call(backend: Backend, ticket: Ticket) -> Completion:

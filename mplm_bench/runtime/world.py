@@ -1,7 +1,9 @@
 """One sample's threads: the pure state machine that applies each finished step's directives.
 
 The schedulers decide *when* steps run; this module decides *what a step means*: spawns,
-sends, recv/stop, preemption of spawn subtrees, caps, and the critical-path bookkeeping.
+sends, recv/stop, preemption of spawn subtrees, caps, and the critical-path bookkeeping. What a
+response means is the dialect's (runtime/dialect.py; None: the tag grammar); an input that
+arrives over time is a layer around this core (runtime/streamed.py, runtime/input_stream.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, replace
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.backend import Completion, Request, Sampling
 from mplm_bench.runtime.caps import Caps
-from mplm_bench.runtime.dialect import Dialect, Rewind
+from mplm_bench.runtime.dialect import ContinuationDialect, Dialect, Rewind, SpawnDialect
 from mplm_bench.runtime.protocol import (
     MASTER_ID,
     SYSTEM_PROMPT,
@@ -23,6 +25,7 @@ from mplm_bench.runtime.protocol import (
     spawn_prompt,
     thread_sort_key,
 )
+from mplm_bench.runtime.streamed import HeldInput
 from mplm_bench.runtime.threads import LIVE, Message, Thread, ThreadState
 
 
@@ -94,7 +97,11 @@ class World:
         # counting tokens per segment reuses counts of parts it has seen, e.g. PaCoRe references
         segments = [master_prompt] if isinstance(master_prompt, str) else list(master_prompt)
         self.threads: dict[str, Thread] = {MASTER_ID: Thread(MASTER_ID, None, 0, segments)}
-        if dialect is not None and getattr(dialect, "continuation", False):
+        self.dialect = dialect  # None: the tag grammar (parse_response / resume_segments)
+        # its optional capabilities, looked up once (runtime/dialect.py)
+        self.continuation = dialect if isinstance(dialect, ContinuationDialect) else None
+        self._first_prompt = dialect.spawn if isinstance(dialect, SpawnDialect) else spawn_prompt
+        if self.continuation is not None:
             self.threads[MASTER_ID].assistant = []
         # characters held in prompts, inboxes and responses (`Caps.max_sample_chars`); a spawn
         # body or a payload sent to many threads is one shared string, counted once; logged
@@ -106,14 +113,9 @@ class World:
         self._seq = 0
         self._consumed: dict[str, str] = {}  # thread -> ids it consumed for its next step
         self._dirty: dict[str, Thread] = {}  # waiting threads whose inbox or wait changed
-        self.dialect = dialect  # None: the tag grammar (parse_response / resume_segments)
         self._sampling: dict[str, Sampling] = {}  # per-thread overrides (seeds' budgets)
-        # streamed input (docs/streaming.md): thread -> the time on the run's clock before which
-        # its first step may not begin (its piece of the input arrives then); see `hold`
-        self._held: dict[str, float] = {}
         self._cache_as: dict[str, str] = {}  # seed -> the thread id its requests carry
-        self._after_input: set[str] = set()  # threads held for the last piece: the tail's roots
-        self._tail: dict[int, float] = {}  # call -> critical-path tokens since the input ended
+        self.input: HeldInput | None = None  # a streamed input's holds (`hold`); None: all there at once
         if seeds:
             self._seed(seeds)
 
@@ -137,7 +139,7 @@ class World:
         self.metrics.n_threads = len(self.threads)
         self.metrics.max_depth = 1
 
-    # -- input that arrives over time (docs/streaming.md) ------------------------------------
+    # -- input that arrives over time (runtime/streamed.py) -----------------------------------
     def hold(self, thread_id: str, until: float, last_piece: bool = False) -> None:
         """Thread `thread_id` may begin its first step only at `until` on the run's clock (virtual
         time, or seconds since the sample began on an engine): its input arrives then.
@@ -145,23 +147,27 @@ class World:
         depends on them, are on the critical path after input end (`cp_after_input`)."""
         if thread_id not in self.threads:
             raise ValueError(f"no thread {thread_id!r} to hold")
-        if until > 0:
-            self._held[thread_id] = until
-        if last_piece:
-            self._after_input.add(thread_id)
-            self.threads[thread_id].ready_tail = 0.0
+        if self.input is None:
+            self.input = HeldInput()
+        self.input.hold(self.threads[thread_id], until, last_piece)
 
     def next_release(self) -> float | None:
         """The earliest time a held runnable thread may begin; None when none is held."""
-        held = [t for tid, t in self._held.items() if self.threads[tid].state is ThreadState.RUNNABLE]
-        return min(held) if held else None
+        return None if self.input is None else self.input.next_release(self.threads)
+
+    def cp_after_input(self) -> float | None:
+        """Critical-path tokens after the input ended: the longest chain of generated tokens
+        that depends on the last piece of a streamed input (none before it could run). Of the
+        master's final step when the sample ended ok, else the longest such chain; None when no
+        thread was held for the last piece (or none of them ran)."""
+        return None if self.input is None else self.input.cp_after_input(self.calls, self.metrics.status is Status.OK)
 
     # -- starting steps ------------------------------------------------------------------
     def runnable(self, now: float | None = None) -> list[Thread]:
         """Runnable threads in id order; with `now`, only those not held past it."""
-        held = self._held
-        ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE
-              and (now is None or not held or held.get(t.id, 0.0) <= now)]
+        ts = [t for t in self.threads.values() if t.state is ThreadState.RUNNABLE]
+        if now is not None and self.input is not None:
+            ts = [t for t in ts if self.input.released(t.id, now)]
         ts.sort(key=lambda t: thread_sort_key(t.id))
         return ts
 
@@ -172,9 +178,8 @@ class World:
             return None
         call = len(self.calls)
         thread.state = ThreadState.RUNNING
-        self._held.pop(thread.id, None)
-        if thread.ready_tail is not None:
-            self._tail[call] = thread.ready_tail
+        if self.input is not None:
+            self.input.began(call, thread)
         rec = CallRecord(
             call=call,
             thread_id=thread.id,
@@ -187,9 +192,10 @@ class World:
             consumed_from=self._consumed.pop(thread.id, ""),
         )
         self.calls.append(rec)
-        sampling, stop = self._sampling.get(thread.id, self.sampling), ()
-        if (shape := getattr(self.dialect, "step", None)) is not None:
-            sampling, stop = shape(thread, sampling)  # a continuation dialect's per-step stops
+        sampling = self._sampling.get(thread.id, self.sampling)
+        stop: tuple[str, ...] = ()
+        if self.continuation is not None:
+            sampling, stop = self.continuation.step(thread, sampling)  # its per-step stops
         req = Request(
             request_id=f"{self.key}/{call}",
             thread_id=self._cache_as.get(thread.id, thread.id),
@@ -229,8 +235,8 @@ class World:
         rec.retries = comp.retries
         rec.discarded_tokens = comp.discarded_tokens
         self.chars += len(comp.text)
-        if rec.call in self._tail:
-            self._tail[rec.call] += comp.completion_tokens
+        if self.input is not None:
+            self.input.generated(rec.call, comp.completion_tokens)
         self.metrics.add_call(rec)
         if status == "preempted":
             self.metrics.n_preempted += 1
@@ -280,7 +286,7 @@ class World:
         if step.errors:
             m.n_protocol_errors += 1
         cp, level = rec.cp_end, rec.round
-        tail = self._tail.get(rec.call)
+        tail = None if self.input is None else self.input.tail_of(rec.call)
         deliveries = sum(len(send.ids) for send in step.sends)
         if deliveries > self.caps.max_step_messages:  # before one Message is made
             self.finish(Status.CAP_EXCEEDED, f"more than {self.caps.max_step_messages} messages in one step "
@@ -347,13 +353,11 @@ class World:
                 former = self.threads.get(old.parent or "")
                 if former is not None and former is not parent and tid in former.children:
                     former.children.remove(tid)  # (the former parent may itself have been reset)
-            if (fork := getattr(self.dialect, "fork", None)) is not None:
-                # a continuation dialect: the child continues the parent's assistant turn
+            if self.continuation is not None:  # the child continues the parent's assistant turn
                 t = Thread(tid, parent.id, parent.depth + 1, list(parent.segments))
-                t.assistant = [*(parent.assistant or ()), *fork(parent, tid, body)]
+                t.assistant = [*(parent.assistant or ()), *self.continuation.fork(parent, tid, body)]
             else:
-                first = getattr(self.dialect, "spawn", spawn_prompt)  # a dialect may frame it itself
-                t = Thread(tid, parent.id, parent.depth + 1, [*first(tid, body)])
+                t = Thread(tid, parent.id, parent.depth + 1, [*self._first_prompt(tid, body)])
             t.generation = generation
             t.ready_cp, t.ready_level, t.ready_tail = cp, level, tail
             self.threads[tid] = t
@@ -418,7 +422,7 @@ class World:
                 t.waiting_for = None
                 t.state = ThreadState.RUNNABLE
                 self._consumed[t.id] = ",".join(dict.fromkeys(m.sender for m in msgs))
-                if (closes := getattr(self.dialect, "closes", None)) is not None and closes(t, msgs):
+                if self.continuation is not None and self.continuation.closes(t, msgs):
                     self._close_at_join(t)
                     if self.done:
                         return
@@ -496,14 +500,3 @@ class World:
         scored = status is Status.OK or (status is Status.TRUNCATED and m.answer is not None)
         ends = [c.cp_end for c in self.calls if c.thread_id == MASTER_ID] if scored else []
         m.critical_path_tokens = max(ends or [c.cp_end for c in self.calls] or [0.0])
-
-    def cp_after_input(self) -> float | None:
-        """Critical-path tokens after the input ended: the longest chain of generated tokens
-        that depends on the last piece of a streamed input (none before it could run). Of the
-        master's final step when the sample ended ok, else the longest such chain; None when no
-        thread was held for the last piece (or none of them ran)."""
-        if not self._tail:
-            return None
-        ok = self.metrics.status is Status.OK
-        ends = [v for c, v in self._tail.items() if ok and self.calls[c].thread_id == MASTER_ID]
-        return max(ends or self._tail.values())

@@ -11,8 +11,9 @@ from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import CallRecord, SampleMetrics, Status
 from mplm_bench.runtime.backend import Backend, Sampling
 from mplm_bench.runtime.caps import Caps
-from mplm_bench.runtime.input_stream import InputStream, ScheduleMismatch, streaming_columns
+from mplm_bench.runtime.input_stream import InputStream, ScheduleMismatch, StreamedSample
 from mplm_bench.runtime.prompt_kinds import PromptKind
+from mplm_bench.runtime.protocol import SchedulerKind
 from mplm_bench.runtime.scheduler import LatencyModel, Scheduler
 from mplm_bench.runtime.world import Seed, World
 from mplm_bench.tasks.base import Instance, SampleSetup, Score, SetupContext, Task, TaskError
@@ -102,7 +103,7 @@ class Strategy:
             raise ConfigError(f"task {task.name!r} has no input that arrives in pieces (--input-rate): "
                               "see docs/streaming.md")
 
-    def scheduler_kind(self, task: Task) -> Literal["sync", "async"]:
+    def scheduler_kind(self, task: Task) -> SchedulerKind:
         chosen = self.options.scheduler
         if chosen == "auto" and self.input_stream is not None:
             # a thread starts when its piece arrives, not at the next round's barrier
@@ -117,45 +118,52 @@ class Strategy:
 
     async def run_sample(self, task: Task, instance: Instance, key: str, ctx: RunContext) -> SampleResult:
         sampling = self.sampling(task, instance, ctx)
-        stream = self.input_stream
         setup = task.setup(instance, self.protocol, SetupContext(
-            self.options, context_window(ctx.backend), sampling.max_tokens, streamed=stream is not None))
-        seeds = setup.seeds
-        if ctx.sampling.max_tokens is not None:  # the user's -M max_tokens wins over a seed's own
-            seeds = tuple(replace(s, max_tokens=None) for s in seeds)
-        try:
-            arrivals = stream.arrivals(setup.pieces) if stream is not None else []
-        except ScheduleMismatch as e:
-            raise TaskError(str(e)) from None
-        side = self.side_seeds(setup, arrivals)
-        world = World(key, setup.prompt, ctx.caps, sampling, log_prompts=ctx.log_prompts,
-                      dialect=setup.dialect, seeds=(*seeds, *(s for s, _ in side)))
-        for s, at in side:
-            world.hold(s.id, at)
-        for tid, k in setup.piece_of.items() if stream is not None else ():
-            world.hold(tid, arrivals[k], last_piece=k == len(arrivals) - 1)
-        scheduler = None
-        if setup.truncated is not None:
-            world.finish(Status.TRUNCATED, setup.truncated)
-        else:
-            scheduler = Scheduler(ctx.backend, ctx.latency)
-            await scheduler.run(world, self.scheduler_kind(task))
-            if setup.cut is not None and world.metrics.status is Status.OK:
-                world.metrics.status, world.metrics.detail = Status.TRUNCATED, setup.cut
+            self.options, context_window(ctx.backend), sampling.max_tokens, streamed=self.input_stream is not None))
+        feed = self.streamed(setup)
+        world = World(key, setup.prompt, ctx.caps, sampling, log_prompts=ctx.log_prompts, dialect=setup.dialect,
+                      seeds=(*_seeds(setup, ctx), *(feed.side_seeds if feed is not None else ())))
+        if feed is not None:
+            feed.hold(world)
+        scheduler = await self._run(world, task, setup, ctx)
         score = task.score(instance, world.metrics.answer)
-        columns = dict(setup.columns)
-        if stream is not None:
-            columns |= streaming_columns(world, scheduler, stream, setup.pieces, arrivals,
-                                         frozenset(s.id for s, _ in side))
-            columns["prefill_requests"] = len(side)
+        columns = {**setup.columns, **(feed.columns(world, scheduler) if feed is not None else {})}
         if columns:
             score = score.model_copy(update={"extra": {**columns, **score.extra}})
         return SampleResult(world, score)
+
+    async def _run(self, world: World, task: Task, setup: SampleSetup, ctx: RunContext) -> Scheduler | None:
+        """Run the sample's World; None (no scheduler) when its setup already ended it."""
+        if setup.truncated is not None:
+            world.finish(Status.TRUNCATED, setup.truncated)
+            return None
+        scheduler = Scheduler(ctx.backend, ctx.latency)
+        await scheduler.run(world, self.scheduler_kind(task))
+        if setup.cut is not None and world.metrics.status is Status.OK:
+            world.metrics.status, world.metrics.detail = Status.TRUNCATED, setup.cut
+        return scheduler
+
+    def streamed(self, setup: SampleSetup) -> StreamedSample | None:
+        """The sample's streamed input (--input-rate / --input-schedule); None: all there at once."""
+        if self.input_stream is None:
+            return None
+        try:
+            return StreamedSample.start(self.input_stream, setup.pieces, setup.piece_of,
+                                        lambda arrivals: self.side_seeds(setup, arrivals))
+        except ScheduleMismatch as e:
+            raise TaskError(str(e)) from None
 
     def side_seeds(self, setup: SampleSetup, arrivals: list[float]) -> list[tuple[Seed, float]]:
         """Threads the master does not wait on, each with its release time (CoT's prefill
         requests); none by default."""
         return []
+
+
+def _seeds(setup: SampleSetup, ctx: RunContext) -> tuple[Seed, ...]:
+    """The task's seed threads; the user's -M max_tokens wins over a seed's own."""
+    if ctx.sampling.max_tokens is None:
+        return setup.seeds
+    return tuple(replace(s, max_tokens=None) for s in setup.seeds)
 
 
 def context_window(backend: Backend) -> int | None:

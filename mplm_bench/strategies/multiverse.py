@@ -8,8 +8,6 @@ recorded per sample as `join=re-prefilled`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from mplm_bench.registry import strategies
@@ -39,5 +37,5 @@ class MultiverseStrategy(AdaptiveStrategy):
         o = self.options
         return MultiverseEngineDialect(o.max_depth, caps_depth, o.max_path_tokens, o.max_iterations)
 
-    def run_dialect(self, ctx: RunContext) -> Any:
+    def run_dialect(self, ctx: RunContext) -> MultiverseEngineDialect:
         return self.dialect(ctx.caps.max_depth)

@@ -7,20 +7,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mplm_bench.runtime.answers import CONVENTIONS, AnswerConvention, serial_dialect
 from mplm_bench.runtime.prompt_kinds import PromptKind, UnansweredPrompt, kind_of
 
+# defined once in the runtime; re-exported here, where tasks import them from
+from mplm_bench.runtime.protocol import Protocol as Protocol
+from mplm_bench.runtime.protocol import SchedulerKind as SchedulerKind
+
 if TYPE_CHECKING:
     from mplm_bench.runtime.dialect import Dialect
     from mplm_bench.runtime.world import Seed
-
-# A protocol is the trace format threads follow: `serial` (one CoT thread), `fj`, `mplm`.
-Protocol = str
-SchedulerKind = Literal["sync", "async"]
 
 # A reference policy acts like a model: it sees only the thread's prompt text and writes the
 # next response. It must derive everything from that text (no peeking at the solution).

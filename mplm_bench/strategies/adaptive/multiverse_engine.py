@@ -54,6 +54,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from mplm_bench.runtime.backend import Sampling
+from mplm_bench.runtime.dialect import ContinuationDialect
 from mplm_bench.runtime.protocol import MASTER_ID, ParsedStep, Recv, Send, Spawn, Stop
 from mplm_bench.runtime.threads import Message, Thread
 
@@ -78,7 +79,7 @@ def outline_numbers(text: str) -> list[str] | None:
 
 
 @dataclass(slots=True)
-class MultiverseEngineDialect:
+class MultiverseEngineDialect(ContinuationDialect):
     """One sample's controller. A block's children are `{parent}.{b}.{k}` (`{b}.{k}` under the
     trunk): b counts the parent's blocks, k is the outline position, so the runtime's sender order
     (`thread_sort_key`) is outline order and ids do not depend on timing."""
@@ -87,7 +88,6 @@ class MultiverseEngineDialect:
     caps_depth: int | None = None  # Caps.max_depth: a child deeper than this is not forked
     max_path_tokens: int | None = None  # not upstream: a path's own per-step cap
     max_blocks: int | None = None  # not upstream: forks per sample
-    continuation = True
     _budget: int | None = None  # the run's max_tokens: the engine's max_new_tokens (rule 8)
     _blocks: dict[str, int] = field(default_factory=dict)  # thread -> blocks it forked
     _numbers: dict[str, list[str]] = field(default_factory=dict)  # block id -> outline numbers

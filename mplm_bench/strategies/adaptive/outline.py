@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from mplm_bench.runtime.backend import Sampling
+from mplm_bench.runtime.dialect import ContinuationDialect
 from mplm_bench.runtime.protocol import MASTER_ID, ParsedStep, Recv, Send, Spawn, Stop
 from mplm_bench.runtime.threads import Message, Thread
 
@@ -68,7 +69,7 @@ def outline_numbers(trunk: str, fmt: OutlineFormat = THREADWEAVER) -> list[str]:
 
 
 @dataclass(slots=True)
-class OutlineDialect:
+class OutlineDialect(ContinuationDialect):
     """One sample's controller. Children are `{block}.{k}` (k: the outline's position, so the
     runtime's sender order is outline order); it remembers each block's outline numbers, the
     iteration it used, and which threads were cut, for the join."""
@@ -76,7 +77,6 @@ class OutlineDialect:
     fmt: OutlineFormat = THREADWEAVER
     max_iterations: int = MAX_ITERATIONS
     max_thread_tokens: int | None = None  # a thread's own budget (None: the run's max_tokens)
-    continuation = True
     _numbers: dict[int, list[str]] = field(default_factory=dict)  # block -> outline numbers
     _iteration: dict[int, int] = field(default_factory=dict)  # block -> its controller iteration
     _cut: set[str] = field(default_factory=set)

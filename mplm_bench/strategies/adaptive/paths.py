@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mplm_bench.runtime.backend import Sampling
+from mplm_bench.runtime.dialect import ContinuationDialect
 from mplm_bench.runtime.protocol import MASTER_ID, ParsedStep, Recv, Send, Spawn, Stop
 from mplm_bench.runtime.threads import Message, Thread
 
@@ -36,12 +37,11 @@ NUM_PATHS, MAX_PATH_TOKENS, MAX_BLOCKS = 2, 4096, 4
 
 
 @dataclass(frozen=True, slots=True)
-class PathsDialect:
+class PathsDialect(ContinuationDialect):
     num_paths: int = NUM_PATHS
     max_path_tokens: int | None = MAX_PATH_TOKENS
     max_iterations: int = MAX_BLOCKS  # `max_iterations_for_parallel_thinking`
     path_temperature: float = 1.0
-    continuation = True
 
     def step(self, thread: Thread, sampling: Sampling) -> tuple[Sampling, tuple[str, ...]]:
         if thread.id != MASTER_ID:
@@ -82,6 +82,10 @@ class PathsDialect:
         if [m.sender for m in messages] == [MASTER_ID]:
             return (thread.last_kept,)  # after the summary: decode on
         return (thread.last_kept, *(m.payload for m in messages), CLOSE + "\n" + SUMMARY)
+
+    def closes(self, thread: Thread, messages: list[Message]) -> bool:
+        """Never: after every join the trunk decodes its summary."""
+        return False
 
 
 def in_summary(thread: Thread) -> bool:

@@ -9,11 +9,13 @@ in that format (for `-b scripted`, replay and SFT export).
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from mplm_bench.config import ConfigError
 from mplm_bench.runtime.accounting import Status
+from mplm_bench.runtime.dialect import ContinuationDialect
 from mplm_bench.runtime.prompt_kinds import PromptKind
+from mplm_bench.runtime.protocol import SchedulerKind
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World
 from mplm_bench.strategies.adaptive.columns import adaptive_columns
@@ -48,7 +50,7 @@ class AdaptiveStrategy(Strategy):
 
     options: AdaptiveOptions
 
-    def dialect(self) -> Any:
+    def dialect(self) -> ContinuationDialect:
         raise NotImplementedError
 
     @cached_property
@@ -61,11 +63,11 @@ class AdaptiveStrategy(Strategy):
             raise ConfigError(f"task {task.name!r} states its problems only in its own prompt (no Task.question), "
                               f"so the {self.profile.name} prompt cannot wrap them: use -S prompt=harness")
 
-    def run_dialect(self, ctx: RunContext) -> Any:
+    def run_dialect(self, ctx: RunContext) -> ContinuationDialect:
         """The sample's controller; a strategy whose controller reads the run (its caps) overrides this."""
         return self.dialect()
 
-    def scheduler_kind(self, task: Task) -> Any:
+    def scheduler_kind(self, task: Task) -> SchedulerKind:
         # a join waits on all its branches; async lets a branch's completion be applied as it ends
         return "async" if self.options.scheduler == "auto" else self.options.scheduler
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mplm_bench.runtime.dialect import Rewind
+from mplm_bench.runtime.dialect import Rewind, SpawnDialect
 from mplm_bench.runtime.protocol import MASTER_ID, ParsedStep, Recv, Send, Spawn, Stop
 from mplm_bench.runtime.threads import Message, Thread
 from mplm_bench.tasks.countdown.formats import (
@@ -52,7 +52,7 @@ class SosDialect:
 
 
 @dataclass(frozen=True, slots=True)
-class AprDialect:
+class AprDialect(SpawnDialect):
     child_budget: int | None = None  # `Token Budget: B ` in front of every sub search's prompt
 
     def parse(self, thread: Thread, text: str, finish_reason: str) -> ParsedStep:
