@@ -76,8 +76,9 @@ class VerifiedBestOfN(Strategy):
 
 @pytest.fixture
 def verifier() -> type[Strategy]:
+    # a fresh subclass per test: the registry writes its name and options onto the class it adopts
     return strategies.register("verified-bon", options=BestOfNOptions, protocol="serial", generic=True)(
-        VerifiedBestOfN)
+        type("VerifiedBestOfN", (VerifiedBestOfN,), {}))
 
 
 class ExactTask(Task):
