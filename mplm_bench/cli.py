@@ -203,6 +203,7 @@ def export_sft(
     allow_noise: Annotated[bool, typer.Option("--allow-noise", help="Accept -M error_rate>0 (noisy traces, marked in the card).", rich_help_panel=_ROWS)] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, or jsonl for JSONL beside the Parquet files.", rich_help_panel=_OUT)] = "parquet",
     layout: Annotated[str, typer.Option(help="messages, or prompt-completion (TRL then trains on the response only).", rich_help_panel=_OUT)] = "messages",
+    adaptive_rows: Annotated[str, typer.Option(help="threadweaver, parallel-r1, multiverse: trace (the whole trace, one row) or calls (one row per call in the engine's context: the trie; docs/training.md §8).", rich_help_panel=_ROWS)] = "trace",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.", rich_help_panel=_OUT)] = False,
     quiet: QuietOpt = False,
 ) -> int:
@@ -219,7 +220,7 @@ def export_sft(
         n=n, seed=seed, data=data, out=out, jsonl=fmt == "jsonl", layout=layout,
         upsample_master=upsample_master, worker_fraction=worker_fraction,
         drop_workers=drop_workers, dedupe=dedupe, val_fraction=val_fraction,
-        allow_noise=allow_noise, overwrite=overwrite,
+        allow_noise=allow_noise, overwrite=overwrite, adaptive_rows=adaptive_rows,
     )
 
 
@@ -243,6 +244,7 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=_TRAIN)] = 2e-3,
     position_heads: Annotated[int, typer.Option(help="Layer-0 heads set to look 1, 2, … tokens back at initialisation (docs/training.md §2).", rich_help_panel=_TRAIN)] = 0,
     first_calls: Annotated[int, typer.Option(help="Train the first K steps on each thread's first call only (the spawn's copy of the problem, a worker's lookup of its cell): docs/training.md §2.", rich_help_panel=_TRAIN)] = 0,
+    adaptive_rows: Annotated[str, typer.Option(help="threadweaver, parallel-r1, multiverse: calls (one row per call in the engine's context, the trie) or trace (the whole trace).", rich_help_panel=_TRAIN)] = "calls",
     split_digits: Annotated[bool | None, typer.Option(help="One token per digit, as Qwen2 splits numbers (default: on for multiply, math, countdown).", rich_help_panel=_TRAIN)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).", rich_help_panel=_TRAIN)] = None,
     eval_rows: Annotated[int, typer.Option(help="Held-out steps decoded for the card's exact-match figure.", rich_help_panel=_TRAIN)] = 100,
@@ -259,7 +261,7 @@ def train(
                         seed=seed, steps=steps, batch_tokens=batch_tokens,
                         upsample_master=upsample_master, hidden=hidden, heads=max(1, hidden // 32),
                         intermediate=3 * hidden, layers=layers, lr=lr,
-                        position_heads=position_heads, first_calls=first_calls, split_digits=split_digits, threads=threads,
+                        position_heads=position_heads, first_calls=first_calls, split_digits=split_digits, threads=threads, adaptive_rows=adaptive_rows,
                         eval_rows=eval_rows, out=out)
     card = train_model(opts, log=lambda m: console.print(m, highlight=False, soft_wrap=True))
     console.print(f"wrote {out}: loss {card['final_loss']}, held-out steps exact "

@@ -38,6 +38,8 @@ COLUMN_DOCS = {
     "prompt_tokens": "tokens of the rendered prompt (chat template and generation prompt included)",
     "completion_tokens": "tokens of the response",
     "correct": "whether the sample's final answer was right",
+    "assistant_prefix": "`--adaptive-rows calls`: the assistant text before the response (the trunk so far, a thread's header); train on the response after it",
+    "ends_turn": "whether the response ends the assistant turn (EOS follows) rather than stopping on a tag the controller acts on",
 }
 
 

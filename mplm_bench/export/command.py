@@ -16,7 +16,8 @@ from mplm_bench.export.steps import SampleSteps
 from mplm_bench.progress import sample_progress
 
 _FLAGS = {"upsample_master": "--upsample-master", "worker_fraction": "--worker-fraction",
-          "val_fraction": "--val-fraction", "n": "-n", "seed": "--seed", "data": "--data"}
+          "val_fraction": "--val-fraction", "n": "-n", "seed": "--seed", "data": "--data",
+          "adaptive_rows": "--adaptive-rows"}
 _SWITCHES = {"drop_workers": "--drop-workers", "dedupe": "--dedupe", "allow_noise": "--allow-noise",
              "overwrite": "--overwrite"}
 

@@ -15,6 +15,10 @@ PROTOCOL_STRATEGIES: dict[str, str] = {"serial": "cot", "fj": "fj", "mplm": "mpl
                                        "sos": "sos", "apr": "apr"}
 
 Layout = Literal["messages", "prompt-completion"]
+# the adaptive dialects' rows: the whole trace as one assistant turn, or one row per call in the
+# context the engine gives that call (the trunk so far, then the thread's header): the trie
+# ThreadWeaver trains on, and what Multiverse's attention mask amounts to (docs/training.md §8)
+AdaptiveRows = Literal["trace", "calls"]
 
 
 class ExportOptions(BaseModel):
@@ -31,6 +35,7 @@ class ExportOptions(BaseModel):
     out: Path
     jsonl: bool = False  # JSONL beside the Parquet files
     layout: Layout = "messages"
+    adaptive_rows: AdaptiveRows = "trace"
     upsample_master: int = Field(1, ge=1)  # each master step written this many times
     worker_fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of worker steps kept per sample
     drop_workers: bool = False

@@ -37,6 +37,7 @@ def _row(src: TraceSource, sample: SampleSteps, s: Step, split: str, layout: str
         "step": s.step, "depth": s.depth, "round": s.round, "size": sample.instance.size,
         "split": split, "config_hash": src.config_hash, "prompt_tokens": s.prompt_tokens,
         "completion_tokens": s.completion_tokens, "correct": sample.correct,
+        "assistant_prefix": s.assistant_prefix, "ends_turn": s.ends_turn,
     }
 
 

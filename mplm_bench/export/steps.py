@@ -16,7 +16,7 @@ from mplm_bench.export.options import ExportOptions, strategy_for, training_seed
 from mplm_bench.instances import Instances
 from mplm_bench.plan import Plan, build_backend, plan
 from mplm_bench.runtime.accounting import CallRecord, Status
-from mplm_bench.runtime.backend import Backend, BackendError
+from mplm_bench.runtime.backend import ASSISTANT_MARK, Backend, BackendError
 from mplm_bench.runtime.protocol import MASTER_ID, SYSTEM_PROMPT
 from mplm_bench.runtime.synthesis import is_synthesis
 from mplm_bench.runtime.world import World
@@ -35,11 +35,13 @@ class Step:
     step: int
     depth: int
     round: int
-    system: str
+    system: str | None
     prompt: str
     response: str
     prompt_tokens: int  # the rendered chat, template and generation prompt included
     completion_tokens: int
+    assistant_prefix: str = ""  # a continuation call's assistant text before its response
+    ends_turn: bool = True  # False: it stopped on a tag (a thread's close, the outlines' end)
 
 
 @dataclass(slots=True)
@@ -86,6 +88,7 @@ class TraceSource:
         if found is None:  # plan() refuses this already for the scripted backend; kept explicit
             raise ConfigError(no_policy_message(opts.task, runtime_protocol))
         self.synthesis_only = protocol == "pacore"
+        self.adaptive_rows = opts.adaptive_rows
         self._backend: Backend | None = None
 
     @property
@@ -131,6 +134,9 @@ class TraceSource:
             return out
         depths = _depths(calls)
         system = getattr(result.world, "system", SYSTEM_PROMPT)  # an Ensemble's Worlds use the default
+        if isinstance(p.strategy, AdaptiveStrategy) and self.adaptive_rows == "calls":
+            out.steps.extend(self._call_steps(calls, depths, system))
+            return out
         if isinstance(p.strategy, AdaptiveStrategy):
             assert isinstance(result.world, World)  # one trajectory, not an Ensemble
             # these systems train on the whole trace as one assistant turn (docs/parallel.md):
@@ -157,6 +163,24 @@ class TraceSource:
                 completion_tokens=c.completion_tokens,
             ))
         return out
+
+    @staticmethod
+    def _call_steps(calls: list[CallRecord], depths: dict[str, int], system: str | None) -> list[Step]:
+        """One step per call of a continuation dialect, in the context the engine gave it: the user
+        message, then the assistant text so far (the logged prompt after ASSISTANT_MARK)."""
+        steps = []
+        for c in calls:
+            if c.status != "ok" or c.finish_reason != "stop" or c.prompt is None:
+                continue
+            user, _, prefix = c.prompt.partition(ASSISTANT_MARK)
+            depth = depths.get(c.thread_id, 0)
+            steps.append(Step(
+                call=c.call, thread_id=c.thread_id, role="master" if depth == 0 else "worker", step=c.step,
+                depth=depth, round=c.round, system=system, prompt=user, response=c.response,
+                prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+                assistant_prefix=prefix, ends_turn=not c.stop_reason,
+            ))
+        return steps
 
     async def aclose(self) -> None:
         if self._backend is not None:

@@ -33,6 +33,11 @@ COLUMNS: list[tuple[str, pa.DataType]] = [
     ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
     ("correct", pa.bool_()),
+    # an adaptive dialect's call row (--adaptive-rows calls): the assistant text before the
+    # response (the trunk so far and the thread's header; "" on a first call), and whether the
+    # response ends the turn (EOS) or stops on a tag the controller acts on
+    ("assistant_prefix", pa.string()),
+    ("ends_turn", pa.bool_()),
 ]
 FLUSH_ROWS = 2048  # rows per Parquet row group
 

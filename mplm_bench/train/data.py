@@ -27,12 +27,21 @@ class Row:
     first_call: bool = True  # a thread's first call: the rows a first-calls phase trains on
 
 
-def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, str]]]:
-    """The `messages` column of an export-sft split (Parquet, the export's own format)."""
+def read_chats(folder: Path, split: str = "train") -> list[list[dict[str, Any]]]:
+    """The `messages` column of an export-sft split (Parquet, the export's own format). An adaptive
+    dialect's call row (`--adaptive-rows calls`) carries its `assistant_prefix` and `ends_turn` on
+    the reply (chat_texts)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(folder / f"{split}.parquet", columns=["messages"])
-    return [list(m) for m in table.column("messages").to_pylist()]
+    names = pq.read_schema(folder / f"{split}.parquet").names
+    extra = [c for c in ("assistant_prefix", "ends_turn") if c in names]
+    table = pq.read_table(folder / f"{split}.parquet", columns=["messages", *extra]).to_pydict()
+    chats = [list(m) for m in table["messages"]]
+    if "assistant_prefix" in table:
+        for chat, prefix, ends in zip(chats, table["assistant_prefix"], table["ends_turn"], strict=True):
+            if prefix or ends is False:
+                chat[-1] = {**chat[-1], "prefix": prefix or "", "ends_turn": ends is not False}
+    return chats
 
 
 def read_first_calls(folder: Path, split: str = "train") -> list[bool]:
@@ -42,16 +51,18 @@ def read_first_calls(folder: Path, split: str = "train") -> list[bool]:
     return [s == 0 for s in pq.read_table(folder / f"{split}.parquet", columns=["step"]).column("step").to_pylist()]
 
 
-def chat_texts(chat: Sequence[dict[str, str]]) -> tuple[str, str]:
-    """(prompt, completion): the prompt exactly as `run` renders it (generation prompt included),
-    the completion the reference reply plus the end token the engine stops on."""
+def chat_texts(chat: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """(prompt, completion): the prompt exactly as `run` renders it (generation prompt included,
+    then a continuation's assistant text so far), the completion the reference reply plus the end
+    token the engine stops on (none when it stops on a tag the controller acts on)."""
     *context, reply = chat
     if reply["role"] != "assistant":
         raise ValueError("an export row must end with the assistant's reply")
     # no system message (content None: an upstream profile without one) renders no system turn,
     # as the engine's renderer does
     context = [m for m in context if m["content"] is not None]
-    return _TEMPLATE.render(context, add_generation_prompt=True), reply["content"] + EOS
+    prompt = _TEMPLATE.render(context, add_generation_prompt=True) + reply.get("prefix", "")
+    return prompt, reply["content"] + (EOS if reply.get("ends_turn", True) else "")
 
 
 def encode_rows(tok: Any, chats: Sequence[Sequence[dict[str, str]]], max_len: int,

@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,7 @@ class TrainOptions(BaseModel):
     warmup: int = 100
     position_heads: int = Field(0, ge=0)  # layer-0 heads seeded to look 1..k tokens back
     first_calls: int = Field(0, ge=0)  # the first steps train on threads' first calls only
+    adaptive_rows: Literal["trace", "calls"] = "calls"  # the adaptive dialects' rows (export-sft)
     split_digits: bool | None = None  # one token per digit; None: for the arithmetic tasks (DIGIT_TASKS)
     threads: int | None = None  # torch CPU threads (None: torch's default)
     eval_rows: int = 100  # held-out steps decoded greedily for the card's exact-match figure
@@ -142,10 +143,12 @@ def _export(opts: TrainOptions, out: Path) -> str:
     from mplm_bench.export.options import ExportOptions
     from mplm_bench.export.sft import export_sft
     from mplm_bench.models.protocol_models import task_flags
+    from mplm_bench.tasks.boxed.profiles import SPECIAL_TAGS as ADAPTIVE
 
     export_sft(ExportOptions(task=opts.task, protocols=[opts.protocol], task_options=opts.task_options,
                              n=opts.n, seed=opts.seed, out=out, upsample_master=opts.upsample_master,
-                             val_fraction=opts.val_fraction))
+                             val_fraction=opts.val_fraction, adaptive_rows=opts.adaptive_rows))
     t = task_flags(opts.task_options)
     return (f"mplm-bench export-sft -t {opts.task} -p {opts.protocol} {t} -n {opts.n} --seed {opts.seed} "
-            f"--upsample-master {opts.upsample_master} --val-fraction {opts.val_fraction:g} --out DIR")
+            f"--upsample-master {opts.upsample_master} --val-fraction {opts.val_fraction:g}"
+            + (f" --adaptive-rows {opts.adaptive_rows}" if opts.protocol in ADAPTIVE else "") + " --out DIR")
