@@ -158,7 +158,7 @@ def test_the_examples_are_lint_clean(tmp_path):
             if s.name.endswith(".py"):
                 (tmp_path / s.name).write_text(s.text)
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,I,UP,B,SIM",
-                        "--ignore", "E501", "."], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                        "--line-length", "120", "."], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
