@@ -35,7 +35,7 @@ setup-light:
 # the browser tests need Debian's Chromium (.ci/run installs it): without it they are skipped,
 # and both this line and pytest's summary say so
 test:
-	@$(PY) -c "from mplm_bench.view.headless import missing; m = missing(); m and print('make test: the browser tests (tests/test_view_browser.py) will be SKIPPED:', m)"
+	@$(PY) -c "from mplm_bench.view.headless import missing; m = missing(); m and print('make test: the browser tests (tests/view/test_view_browser.py) will be SKIPPED:', m)"
 	$(PY) -m pytest -q
 
 # mypy reads [tool.mypy] in pyproject.toml (files = mplm_bench)
@@ -44,7 +44,7 @@ lint:
 	$(PY) -m mypy
 
 # the documentation site from docs/ into site/; strict: a broken link, an unknown anchor or a page
-# left out of mkdocs.yml's nav fails (tests/test_docs_site.py builds it too)
+# left out of mkdocs.yml's nav fails (tests/project/test_docs_site.py builds it too)
 docs:
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 

@@ -47,5 +47,5 @@ step engine-n8 240 "$PY" benchmarks/engine.py --n 8 --size 4
 step engine-n64 300 "$PY" benchmarks/engine.py --n 64 --size 4
 step calibrate 240 "$PY" -m mplm_bench.cli calibrate --out "$DIR/gpu.yaml" --quick
 step replay 300 "$PY" benchmarks/replay.py --n 3 --size 4 --quick
-step checkpoint-tests 300 "$PY" -m pytest -q tests/test_engine_checkpoints.py
+step checkpoint-tests 300 "$PY" -m pytest -q tests/engine/test_engine_checkpoints.py
 say "report: $REPORT"

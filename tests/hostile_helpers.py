@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from mplm_bench.backends.base import Sampling
 from toys import CharCounter
 
 from mplm_bench.backends.scripted import ScriptedBackend
 from mplm_bench.results.schema import CALL_SCHEMA
 from mplm_bench.results.store import RunStore, part_name
+from mplm_bench.runtime.backend import Sampling
 from mplm_bench.runtime.caps import Caps
 from mplm_bench.runtime.scheduler import Scheduler
 from mplm_bench.runtime.world import World

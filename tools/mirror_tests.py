@@ -59,6 +59,7 @@ FOLDERS = {
 
 # The files known when this was written, each placed after reading its imports and subject.
 MAPPING: dict[str, str] = {
+    "test_walkthroughs.py": "project",
     # analysis
     "test_analysis_check.py": "analysis", "test_analysis_compare.py": "analysis",
     "test_analysis_plots.py": "analysis", "test_analysis_report.py": "analysis",

@@ -92,7 +92,7 @@ def counter_renderer(spec: str | None) -> ChatRenderer:
     """A renderer from `mplm_bench.models.tokenizer` (tokenizers + jinja2, no transformers).
 
     Its jinja rendering reproduces transformers' `apply_chat_template(..., tokenize=False,
-    add_generation_prompt=True)` (checked against it in tests/test_backend_vllm.py), and it encodes
+    add_generation_prompt=True)` (checked against it in tests/engine/test_backend_vllm.py), and it encodes
     without adding BOS/EOS, as an engine does with a chat-templated prompt.
     """
     from mplm_bench.models.tokenizer import load_token_counter

@@ -5,7 +5,7 @@ order async completions and preemptions reproducibly. Token counting is incremen
 a list of segments (a resumed thread's previous prompt plus what it grew by; a spawn body shared by
 all siblings), each counted once and cached, because fork-join at 25x25 re-sends the whole grid
 to hundreds of workers for dozens of rounds. Segment counts differ from whole-string counts only
-where BPE would merge across a segment boundary (measured in tests/test_tokenizer.py).
+where BPE would merge across a segment boundary (measured in tests/models/test_tokenizer.py).
 
 With `-M error_rate=p` the policy is noisy (see `backends/noise.py`): steps go wrong under an
 error model, so protocols can be compared under an imperfect "model" without a GPU. With

@@ -2,7 +2,7 @@
 
 The `openai` backend over a list of servers (`-M base_url=A,B`, backends/openai_pool.py) asks this
 module where each request goes and tells it how each ended; nothing here does I/O, so its rules
-are tested without servers (tests/test_server_pool.py).
+are tested without servers (tests/backends/test_server_pool.py).
 
 - **Pinned**: every request of a sample goes to the sample's server, so a thread's next step and
   its children find their prompt's prefix in that server's cache.

@@ -6,7 +6,7 @@ digits, `From`, ...), so after warm-up a count is one regex pass plus dict looku
 faster than `Tokenizer.encode`, which matters when the scripted backend counts millions of
 tokens per sweep. Only used for the pre-tokenizer layouts reproduced here exactly (GPT-2 style
 ByteLevel, optionally after Digits(individual_digits)); texts holding special tokens go to the
-real tokenizer. tests/test_tokenizer.py checks equality with `encode` on random and protocol text.
+real tokenizer. tests/models/test_tokenizer.py checks equality with `encode` on random and protocol text.
 """
 
 from __future__ import annotations

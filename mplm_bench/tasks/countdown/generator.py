@@ -6,7 +6,7 @@ One `random.Random(seed)` stream draws, per problem in order: the count of numbe
 (`choice(range(10, max_target + 1))`), then lists of numbers in [1, max_target - 1] until the
 exhaustive search finds a solution. That is upstream's stream with `--num_workers 1` (its pool
 forks after seeding; more workers interleave the stream), so `--seed 42 -T numbers=4` gives the
-problems of `create_prob.sh` (tests/test_countdown_golden.py checks the first ones).
+problems of `create_prob.sh` (tests/tasks/test_countdown_golden.py checks the first ones).
 """
 
 from __future__ import annotations

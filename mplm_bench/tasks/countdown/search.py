@@ -10,7 +10,7 @@ The one deliberate difference is where randomness comes from: upstream draws eve
 one global `random` stream, so a sub search's shuffles depend on all that ran before it; here each
 search draws from its own `random.Random` (see `policies.py`), because a child sees only its
 prompt. A sub search whose beam is 1 draws nothing, and then the two agree exactly
-(tests/test_countdown_golden.py).
+(tests/tasks/test_countdown_golden.py).
 """
 
 from __future__ import annotations

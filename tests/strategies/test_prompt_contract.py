@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from conftest import invoke_cli
+from cli_helpers import invoke_cli
 from pydantic import Field
 from toys import CharCounter
 

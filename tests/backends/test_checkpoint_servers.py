@@ -3,7 +3,7 @@ say or do not say which stop matched, or cannot tokenize: the adaptive dialects 
 is refused in one line, never a silent serial `ok` (issue 33; docs/checkpoints.md).
 
 The servers are canned (tests/checkpoint_server.py) where no real one here shows the behaviour;
-tests/test_engine_checkpoints.py runs the same checkpoint on a real `vllm serve`.
+tests/engine/test_engine_checkpoints.py runs the same checkpoint on a real `vllm serve`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The shipped protocol models (mplm_bench/models/protocol/): found by name, the vLLM backend's
 default for the task, strategy and size they were trained on, and checked against the run's
-instances for training overlap. No engine here; tests/test_engine_protocol_models.py runs them."""
+instances for training overlap. No engine here; tests/engine/test_engine_protocol_models.py runs them."""
 
 from __future__ import annotations
 

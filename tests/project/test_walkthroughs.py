@@ -28,7 +28,7 @@ import pytest
 
 from mplm_bench import registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TASK_PAGE = REPO / "docs" / "guide-add-a-task.md"
 STRATEGY_PAGE = REPO / "docs" / "guide-add-a-strategy.md"
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)

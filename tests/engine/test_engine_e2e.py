@@ -61,7 +61,7 @@ def test_every_sample_is_recorded_with_a_status(runs, strategy):
 
 # Sudoku only: on 3-SAT formulas (∨ ∧ ¬) the small model often emits byte-level pieces of those
 # characters that re-encode to fewer tokens, so text re-encoding says little there; the backend
-# test compares generated ids directly (tests/test_backend_vllm.py).
+# test compares generated ids directly (tests/engine/test_backend_vllm.py).
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_recorded_token_counts_match_the_tokenizer(runs, strategy):
     from mplm_bench.models.tokenizer import load_token_counter

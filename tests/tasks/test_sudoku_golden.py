@@ -1,6 +1,6 @@
 """Golden traces through the real runtime: the fixed 4x4 puzzle under serial, FJ and MPLM.
 
-The policy-level goldens (tests/test_sudoku_policies.py) pin each step's text; these pin what the
+The policy-level goldens (tests/tasks/test_sudoku_policies.py) pin each step's text; these pin what the
 runtime does with them: which thread runs when, and the exact prompt every step sees, so the
 prompts a released checkpoint gets are the ones its training traces had (docs/protocols.md §1–2).
 """

@@ -14,7 +14,7 @@ def test_browser_tests_skipped_for_want_of_chromium_say_so_in_the_summary():
     env = os.environ | {"PATH": "/nonexistent", "PYTHONPATH": str(REPO)}
     env.pop("MPLM_CHROMIUM", None)
     env.pop("MPLM_CHROMEDRIVER", None)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_view_browser.py"],
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/view/test_view_browser.py"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "browser tests SKIPPED" in r.stdout and "apt-get install -y chromium chromium-driver" in r.stdout

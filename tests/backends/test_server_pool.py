@@ -1,6 +1,6 @@
 """`-b openai` over several servers (issue 40): the pool's rules (pinning, least loaded, failover,
 all down) without I/O, the pooled backend over fake members, and whole runs over canned servers
-(tests/checkpoint_server.py) one of which dies mid-run. tests/test_engine_servers.py runs two
+(tests/checkpoint_server.py) one of which dies mid-run. tests/engine/test_engine_servers.py runs two
 real `vllm serve` processes."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Sudoku 4×4 (seed 7, n=20): an MPLM master spawns all 16 workers, the workers me
 samples end `ok`, resumed workers hit the prefix cache; a fork-join master forks at the
 reference's depth; the serial model solves in one thread. Sudoku's protocols never preempt (every
 worker stops on its own), and nothing is preempted here; SAT's MPLM does, and
-tests/test_engine_preemption.py asserts it on the engine (no SAT model is shipped:
+tests/engine/test_engine_preemption.py asserts it on the engine (no SAT model is shipped:
 docs/training.md §7).
 """
 
