@@ -58,7 +58,7 @@ class Selector:
         out = []
         for s in self._workers(protocol, instance_id, steps):
             if self.opts.dedupe:
-                key = digest(s.system, s.prompt, s.response)
+                key = digest(s.system or "", s.prompt, s.assistant_prefix, s.response)
                 if key in self._seen:
                     self.dropped["duplicate chat"] += 1
                     continue

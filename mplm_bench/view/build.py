@@ -10,7 +10,7 @@ page of a 100k-sample run reads and writes about what a page of a 2k-sample one 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ def build_file(paths: list[Path], out: Path, calls_mb: float = CALLS_MB) -> Buil
     return Built(out, len(frame), n_calls, out.stat().st_size, len(blobs), all_calls)
 
 
-def _in_table(run: Any, name: str, position: dict[tuple[str, str, int], int]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _in_table(run: Any, name: str, position: dict[tuple[str, str, int], int]) -> Generator[tuple[int, dict[str, Any]], None, None]:
     """A run's payloads in file order, as (table position, payload); calls of a sample the
     samples table does not hold are passed over."""
     for (instance, repeat), payload in run_payloads(run.dir):
