@@ -26,8 +26,11 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs the engine: make setup"),
 ]
 
-N = 8
+N = 24
 KILL_AFTER = 8  # requests each server has finished before one is killed: both had samples
+# two requests in flight per server: the run lasts ~N*29/4 request times, far past the kill after
+# 2*KILL_AFTER (at 8 samples and no limit a loaded machine's run ended before the kill landed)
+CONCURRENCY = 2
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,8 @@ def finished(url: str) -> int:
 def test_a_run_over_two_servers_survives_one_killed_mid_run(servers, tmp_path):
     procs, urls = servers
     cmd = [sys.executable, "-m", "mplm_bench.cli", "run", "-t", "sudoku", "-T", "size=4", "-s", "mplm",
-           "-b", "openai", "-M", f"base_url={','.join(urls)}", "-n", str(N), "--out", str(tmp_path)]
+           "-b", "openai", "-M", f"base_url={','.join(urls)}", "-M", f"max_concurrency={CONCURRENCY}",
+           "-n", str(N), "--out", str(tmp_path)]
     before = [finished(u) for u in urls]  # the start-up probes
     t0 = time.monotonic()
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
