@@ -129,21 +129,28 @@ def print_summary(run_dir: Any) -> dict[str, int]:
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
-    console.print("means per sample; tokens counted with", _tokenizer_note(run_dir))
-    if (line := held_out_line(run_dir, df)) is not None:
+    manifest = _manifest(run_dir)
+    console.print("means per sample; tokens counted with", _tokenizer_note(manifest))
+    if (line := held_out_line(manifest, df)) is not None:
         console.print(line)
     return {str(k): int(v) for k, v in df["status"].value_counts().items()}
 
 
-def held_out_line(run_dir: Any, df: Any) -> str | None:
-    """Accuracy on the instances the model never trained on, where its card lists some that it did
-    (docs/training.md §1)."""
+def _manifest(run_dir: Any) -> dict[str, Any]:
+    """The run's manifest.json, read once for the summary's notes ({} when unreadable)."""
     import json
 
     try:
-        o = json.loads((run_dir / "manifest.json").read_text()).get("training_overlap") or {}
+        data = json.loads((run_dir / "manifest.json").read_text())
     except (OSError, ValueError):
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def held_out_line(manifest: dict[str, Any], df: Any) -> str | None:
+    """Accuracy on the instances the model never trained on, where its card lists some that it did
+    (docs/training.md §1)."""
+    o = manifest.get("training_overlap") or {}
     ids = o.get("in_training_ids")
     if not o.get("in_training") or ids is None:
         return None
@@ -154,13 +161,8 @@ def held_out_line(run_dir: Any, df: Any) -> str | None:
             f"of {len(held)} instances")
 
 
-def _tokenizer_note(run_dir: Any) -> str:
-    import json
-
-    try:
-        backend = json.loads((run_dir / "manifest.json").read_text())["backend"]
-    except (OSError, KeyError, ValueError):
-        return "the backend's tokenizer"
+def _tokenizer_note(manifest: dict[str, Any]) -> str:
+    backend = manifest.get("backend") or {}
     return str(backend.get("tokenizer") or backend.get("model") or "the backend's tokenizer")
 
 

@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mplm_bench.runtime.backend import ASSISTANT_MARK
-from mplm_bench.runtime.synthesis import is_synthesis, parse_synthesis, render_synthesis
+from mplm_bench.runtime.synthesis import (
+    is_synthesis,
+    parse_synthesis,
+    render_synthesis,
+    two_sections,
+)
 
 __all__ = [
     "ASSISTANT_MARK", "PromptKind", "UnansweredPrompt", "VerifyView", "is_synthesis", "is_verify", "kind_of",
@@ -96,12 +101,10 @@ def parse_verify(prompt: str) -> VerifyView:
     instruction (the last one: a candidate that quotes the closing line is still read whole)."""
     if not is_verify(prompt):
         raise ValueError("not a verify prompt")
-    p = prompt.find(_PROBLEM)
-    c = prompt.find(_CANDIDATE, p + len(_PROBLEM)) if p >= 0 else -1
-    end = prompt.rfind(_VERIFY_CLOSING)
-    if min(p, c, end) < 0 or end < c:
+    found = two_sections(prompt, _PROBLEM, _CANDIDATE, _VERIFY_CLOSING)
+    if found is None:
         raise ValueError("verify prompt without its problem or candidate")
-    return VerifyView(prompt[p + len(_PROBLEM):c], prompt[c + len(_CANDIDATE):end])
+    return VerifyView(*found)
 
 
 def render_verdict(correct: bool) -> str:

@@ -80,6 +80,17 @@ def is_synthesis(prompt: str) -> bool:
     return prompt.startswith(SYNTHESIS_PREFIX)
 
 
+def two_sections(prompt: str, first: str, second: str, closing: str) -> tuple[str, str] | None:
+    """The texts after the `first` and `second` headers of a rendered template, up to the last
+    `closing` (a body that quotes the closing line is still read whole); None if one is missing."""
+    a = prompt.find(first)
+    b = prompt.find(second, a + len(first)) if a >= 0 else -1
+    end = prompt.rfind(closing)
+    if min(a, b, end) < 0 or end < b:
+        return None
+    return prompt[a + len(first) : b], prompt[b + len(second) : end]
+
+
 def parse_synthesis(prompt: str) -> SynthesisView:
     """Invert `render_synthesis`: the original problem and the references, in order.
 
@@ -89,13 +100,10 @@ def parse_synthesis(prompt: str) -> SynthesisView:
     """
     if not is_synthesis(prompt):
         raise ValueError("not a PaCoRe synthesis prompt")
-    o = prompt.find(_ORIGINAL)
-    r = prompt.find(_REFERENCES, o + len(_ORIGINAL)) if o >= 0 else -1
-    end = prompt.rfind(_CLOSING)
-    if min(o, r, end) < 0 or end < r:
+    found = two_sections(prompt, _ORIGINAL, _REFERENCES, _CLOSING)
+    if found is None:
         raise ValueError("synthesis prompt without its original problem or references")
-    original = prompt[o + len(_ORIGINAL) : r]
-    section = prompt[r + len(_REFERENCES) : end]
+    original, section = found
     refs: list[str] = []
     header = "\nReference 1:\n"
     pos = section.find(header)

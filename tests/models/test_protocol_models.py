@@ -69,19 +69,15 @@ def test_run_reports_how_many_instances_the_card_trained_on(tmp_path):
     assert trained["in_training"] >= 45 and len(trained["in_training_ids"]) == trained["in_training"]
 
 
-def test_the_summary_reads_accuracy_on_held_out_instances_alone(tmp_path):
-    import json
-
+def test_the_summary_reads_accuracy_on_held_out_instances_alone():
     import pandas as pd
 
     from mplm_bench.cli_run import held_out_line
 
     df = pd.DataFrame({"instance_id": ["a", "b", "c", "d"], "correct": [True, True, False, True]})
     overlap = {"model": "m", "checked": 4, "in_training": 2, "in_training_ids": ["a", "b"]}
-    (tmp_path / "manifest.json").write_text(json.dumps({"training_overlap": overlap}))
-    assert held_out_line(tmp_path, df) == "held out (not in model m's training set): 50% of 2 instances"
-    (tmp_path / "manifest.json").write_text(json.dumps({"training_overlap": overlap | {"in_training": 0}}))
-    assert held_out_line(tmp_path, df) is None
+    assert held_out_line({"training_overlap": overlap}, df) == "held out (not in model m's training set): 50% of 2 instances"
+    assert held_out_line({"training_overlap": overlap | {"in_training": 0}}, df) is None
 
 
 def test_shipped_names_resolve_for_the_engine_and_the_token_counter():
